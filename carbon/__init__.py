@@ -1,0 +1,1 @@
+"""Carbyne's ingest daemon: carbon protocols, write-back cache and persister."""

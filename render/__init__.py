@@ -1,0 +1,1 @@
+"""Carbyne's render API: graphite-web's HTTP interface and target language."""
