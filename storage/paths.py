@@ -1,0 +1,103 @@
+"""The one place a metric name becomes a file path.
+
+Metric names arrive from the network, so every rule that keeps a name inside
+the data folder lives here: a name is split on ``.`` into directory nodes, the
+last node gets ``.wsp``, and anything that could climb out of the folder, hide
+a file, confuse the file system or exceed its limits is refused before any
+path is built. Tagged names (``name;tag=value``) are stored under
+``_tagged/`` by the SHA-256 of the name, as carbon does with
+``TAG_HASH_FILENAMES = True``.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import unicodedata
+from pathlib import Path
+
+WHISPER_SUFFIX = ".wsp"
+TAGGED_DIR = "_tagged"
+MAX_NAME_BYTES = 255  # NAME_MAX of ext4, xfs, btrfs, tmpfs
+MAX_PATH_BYTES = 4095  # PATH_MAX (4096) minus the terminating NUL
+_SHOWN_CHARS = 64
+
+
+class InvalidMetricName(ValueError):
+    """A metric name that cannot be stored safely; the message says why."""
+
+
+def metric_path(data_dir: str | os.PathLike, metric: str) -> Path:
+    """Return ``<data_dir>/a/b/c.wsp`` for ``a.b.c`` (or the ``_tagged`` hash path).
+
+    Raises InvalidMetricName for names that are empty, contain control
+    characters or path separators, have empty nodes (``a..b``, ``.a``, ``a.``),
+    exceed file-system name or path limits, or would resolve outside
+    ``data_dir`` through existing symbolic links.
+    """
+    root = Path(data_dir)
+    _check_characters(metric)
+    if ";" in metric:
+        digest = hashlib.sha256(metric.encode("utf-8")).hexdigest()
+        parts = (TAGGED_DIR, digest[0:3], digest[3:6], digest + WHISPER_SUFFIX)
+    else:
+        parts = _plain_parts(metric)
+    path = root.joinpath(*parts)
+    size = len(os.fsencode(path))
+    if size > MAX_PATH_BYTES:
+        raise _invalid(metric, f"the path would be {size} bytes, over the {MAX_PATH_BYTES}-byte limit")
+    _check_inside(root, path, metric)
+    return path
+
+
+def _check_characters(metric: str) -> None:
+    if not isinstance(metric, str):
+        raise InvalidMetricName(f"cannot map metric={metric!r}: a metric name must be str")
+    if not metric:
+        raise _invalid(metric, "the name is empty")
+    try:
+        metric.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _invalid(metric, "the name is not valid UTF-8") from None
+    for position, char in enumerate(metric):
+        if unicodedata.category(char) == "Cc":
+            raise _invalid(metric, f"control character {char!r} at position {position}")
+
+
+def _plain_parts(metric: str) -> tuple[str, ...]:
+    for separator in ("/", "\\"):
+        if separator in metric:
+            raise _invalid(metric, f"{separator!r} is not allowed in a metric name")
+    nodes = metric.split(".")
+    for index, node in enumerate(nodes):
+        if not node:
+            raise _invalid(metric, f"node {index} is empty (leading, trailing or doubled '.')")
+    names = (*nodes[:-1], nodes[-1] + WHISPER_SUFFIX)
+    for index, name in enumerate(names):
+        size = len(name.encode("utf-8"))
+        if size > MAX_NAME_BYTES:
+            raise _invalid(
+                metric,
+                f"node {index} would be a {size}-byte file name, over the {MAX_NAME_BYTES}-byte limit",
+            )
+    if nodes[0] == TAGGED_DIR:
+        raise _invalid(metric, f"{TAGGED_DIR!r} is reserved for tagged series")
+    return names
+
+
+def _check_inside(root: Path, path: Path, metric: str) -> None:
+    """Refuse paths that existing symbolic links would send outside the data folder."""
+    real_root = os.path.realpath(root)
+    real_path = os.path.realpath(path)
+    if os.path.commonpath([real_root, real_path]) != real_root:
+        raise _invalid(metric, f"the path resolves to {real_path!r}, outside the data directory")
+
+
+def _invalid(metric: str, reason: str) -> InvalidMetricName:
+    return InvalidMetricName(f"cannot map metric={_shown(metric)}: {reason}")
+
+
+def _shown(metric: str) -> str:
+    """repr() of the name, cut short so hostile names cannot flood the logs."""
+    if len(metric) <= _SHOWN_CHARS:
+        return repr(metric)
+    return f"{metric[:_SHOWN_CHARS]!r}...({len(metric)} chars)"

@@ -1,0 +1,137 @@
+"""metric_path: the only door from a metric name to the file system."""
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from storage.paths import MAX_NAME_BYTES, InvalidMetricName, metric_path
+
+
+def test_plain_name_maps_to_nested_wsp(tmp_path):
+    assert metric_path(tmp_path, "a.b.c") == tmp_path / "a" / "b" / "c.wsp"
+    assert metric_path(str(tmp_path), "servers.web-01.cpu_user") == (
+        tmp_path / "servers" / "web-01" / "cpu_user.wsp"
+    )
+
+
+def test_unicode_and_punctuation_are_allowed(tmp_path):
+    assert metric_path(tmp_path, "héllo.wörld:1.a b") == tmp_path / "héllo" / "wörld:1" / "a b.wsp"
+
+
+def test_tagged_name_goes_to_hashed_tagged_tree(tmp_path):
+    name = "some.metric;tag1=value2;tag2=value.2"
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    assert metric_path(tmp_path, name) == (
+        tmp_path / "_tagged" / digest[:3] / digest[3:6] / f"{digest}.wsp"
+    )
+    assert digest.startswith("effaae")  # the example in graphite's TaggedSeries.encode
+
+
+def test_tagged_names_with_slashes_stay_inside(tmp_path):
+    path = metric_path(tmp_path, "http;path=/../../etc/passwd")
+    assert path.parent.parent.parent == tmp_path / "_tagged"
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("", "empty"),
+        ("..", "node 0 is empty"),
+        ("a..b", "node 1 is empty"),
+        (".a", "node 0 is empty"),
+        ("a.", "node 1 is empty"),
+        ("a.b.", "node 2 is empty"),
+        ("../../etc/passwd", "'/'"),
+        ("/etc/passwd", "'/'"),
+        ("a/b", "'/'"),
+        ("a\\b", "'\\\\'"),
+        ("..\\..\\x", "'\\\\'"),
+        ("a\x00b", "control character '\\x00'"),
+        ("a\nb", "control character '\\n'"),
+        ("a\x7fb", "control character '\\x7f'"),
+        ("a\x85b", "control character"),
+        ("tagged;k=\x00", "control character"),
+        ("a.\udcff", "not valid UTF-8"),
+        ("x" * 252, "256-byte file name"),
+        ("é" * 128 + ".a", "256-byte file name"),
+        ("_tagged.abc.def.x", "reserved"),
+    ],
+)
+def test_hostile_names_are_refused(tmp_path, name, reason):
+    with pytest.raises(InvalidMetricName) as caught:
+        metric_path(tmp_path, name)
+    message = str(caught.value)
+    assert message.startswith("cannot map metric=")
+    assert reason in message
+
+
+def test_component_limit_counts_the_wsp_suffix(tmp_path):
+    fits = "x" * (MAX_NAME_BYTES - 4)
+    assert metric_path(tmp_path, fits).name == fits + ".wsp"
+    assert metric_path(tmp_path, "y" * MAX_NAME_BYTES + ".z").parent.name == "y" * MAX_NAME_BYTES
+    with pytest.raises(InvalidMetricName):
+        metric_path(tmp_path, fits + "x")
+
+
+def test_whole_path_limit(tmp_path):
+    name = ".".join(["n" * 200] * 30)  # every node fits, the path does not
+    with pytest.raises(InvalidMetricName, match="over the 4095-byte limit"):
+        metric_path(tmp_path, name)
+
+
+def test_long_names_are_cut_short_in_the_message(tmp_path):
+    with pytest.raises(InvalidMetricName) as caught:
+        metric_path(tmp_path, "a" * 10_000 + "..b")
+    assert len(str(caught.value)) < 300
+    assert "(10003 chars)" in str(caught.value)
+
+
+def test_non_string_is_refused(tmp_path):
+    with pytest.raises(InvalidMetricName):
+        metric_path(tmp_path, b"a.b")
+
+
+def test_symlink_leading_outside_is_refused(tmp_path):
+    data, outside = tmp_path / "data", tmp_path / "outside"
+    data.mkdir()
+    outside.mkdir()
+    (data / "evil").symlink_to(outside)
+    with pytest.raises(InvalidMetricName, match="outside the data directory"):
+        metric_path(data, "evil.x")
+    (data / "leaf.wsp").symlink_to(outside / "leaf.wsp")
+    with pytest.raises(InvalidMetricName, match="outside the data directory"):
+        metric_path(data, "leaf")
+
+
+def test_symlink_inside_data_dir_and_symlinked_data_dir_are_fine(tmp_path):
+    real = tmp_path / "real"
+    (real / "a").mkdir(parents=True)
+    (real / "alias").symlink_to(real / "a")
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    assert metric_path(link, "alias.x") == link / "alias" / "x.wsp"
+
+
+def test_relative_data_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert metric_path("data", "a.b") == Path("data/a/b.wsp")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab.\\/\x00\n;=é ~*-_") | st.characters(), max_size=40))
+def test_any_name_maps_inside_or_is_refused(tmp_path_factory, name):
+    root = tmp_path_factory.getbasetemp() / "hyp"
+    try:
+        path = metric_path(root, name)
+    except InvalidMetricName as error:
+        assert str(error).startswith("cannot map metric=")
+        return
+    relative = path.relative_to(root)
+    assert ".." not in relative.parts and "" not in relative.parts
+    assert os.path.commonpath([os.path.abspath(path), os.path.abspath(root)]) == os.path.abspath(root)
+    assert path.suffix == ".wsp"
+    if ";" not in name:
+        assert ".".join(relative.with_suffix("").parts) == name
