@@ -1,0 +1,248 @@
+"""Graphite glob patterns over a folder of whisper files (graphite-web's StandardFinder).
+
+A pattern is split on ``.``; each node is matched against the names in one
+directory level with graphite-web's rules: ``{a,b}`` alternatives are expanded
+first (innermost braces, graphite's ``expand_braces``), then each alternative
+is an ``fnmatch`` glob (``*``, ``?``, ``[a-z]``, ``[!a-z]``), a literal name,
+or ``**`` (any number of directory levels). Directories are branches,
+``<name>.wsp`` files are leaves; a name can be both.
+
+Differences from graphite-web, all about names carbon could never have
+written: hidden entries (a leading ``.``) are skipped at every level, not only
+the last; names that are not valid UTF-8 or contain a ``.`` are skipped; a
+backslash makes the next character literal instead of being dropped before
+globbing; only ``.wsp`` leaves are served (no ``.wsp.gz`` or ``.rrd``).
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage.paths import WHISPER_SUFFIX, InvalidMetricName, metric_path
+
+GLOBSTAR = "**"
+_BRACES = re.compile(r"\{([^{}]*)\}")
+_ESCAPABLE = "*?[]{},\\"
+_PROTECTED_BASE = 0xF0000  # supplementary private use area: never in a glob's syntax
+_WILDCARDS = ("*", "?", "[")
+
+
+class FindLimitExceeded(ValueError):
+    """A pattern matched more nodes than the caller allows."""
+
+
+@dataclass(frozen=True)
+class Node:
+    """One match: a branch (directory) or a leaf (whisper file) at metric ``path``."""
+
+    path: str
+    is_leaf: bool
+    fs_path: Path
+
+
+@dataclass(frozen=True)
+class _NodeGlob:
+    """What one pattern node matches in a directory."""
+
+    literals: tuple[str, ...]
+    regex: re.Pattern[str] | None
+    globstar: bool
+
+    @property
+    def needs_listing(self) -> bool:
+        return self.regex is not None
+
+
+def find(data_dir: str | os.PathLike, pattern: str, limit: int | None = None) -> list[Node]:
+    """Branches and leaves matching ``pattern``, sorted by path, branch before leaf.
+
+    Raises FindLimitExceeded when more than ``limit`` nodes match.
+    """
+    root = Path(data_dir)
+    if _is_tagged(pattern):
+        return [Node(pattern, True, path) for path in _tagged_leaf(root, pattern)]
+    found: set[tuple[str, bool]] = set()
+    for metric, is_leaf in _matches(str(root), compile_pattern(pattern), (), leaves_only=False):
+        found.add((metric, is_leaf))
+        _check_limit(found, limit, pattern)
+    return [
+        Node(path, is_leaf, _fs_path(root, path, is_leaf)) for path, is_leaf in sorted(found)
+    ]
+
+
+def expand_leaves(
+    data_dir: str | os.PathLike, patterns: Iterable[str], limit: int | None = None
+) -> list[tuple[str, Path]]:
+    """``(metric, whisper file)`` for every leaf matching any pattern, sorted by metric."""
+    root = Path(data_dir)
+    found: dict[str, Path] = {}
+    for pattern in patterns:
+        if _is_tagged(pattern):
+            found.update((pattern, path) for path in _tagged_leaf(root, pattern))
+            continue
+        for metric, _ in _matches(str(root), compile_pattern(pattern), (), leaves_only=True):
+            if metric not in found:
+                found[metric] = _fs_path(root, metric, True)
+                _check_limit(found, limit, pattern)
+    return sorted(found.items())
+
+
+def compile_pattern(pattern: str) -> tuple[_NodeGlob, ...]:
+    """Split a pattern on ``.`` and compile each node."""
+    return tuple(_compile_node(node) for node in pattern.split("."))
+
+
+def expand_braces(text: str) -> list[str]:
+    """graphite-web's brace expansion: innermost ``{a,b}`` first, duplicates dropped."""
+    match = _BRACES.search(text)
+    if match is None:
+        return [text]
+    head, tail = text[: match.start()], text[match.end():]
+    variants: dict[str, None] = {}
+    for alternative in match.group(1).split(","):
+        variants.update(dict.fromkeys(expand_braces(head + alternative + tail)))
+    return list(variants)
+
+
+def _compile_node(node: str) -> _NodeGlob:
+    literals: list[str] = []
+    regexes: list[str] = []
+    globstar = False
+    for variant in expand_braces(_protect_escapes(node)):
+        if variant == GLOBSTAR:
+            globstar = True
+        elif any(wildcard in variant for wildcard in _WILDCARDS):
+            regexes.append(_unprotect(fnmatch.translate(variant), re.escape))
+        elif variant:
+            literals.append(_unprotect(variant, str))
+    regex = re.compile("|".join(f"(?:{r})" for r in regexes)) if regexes else None
+    return _NodeGlob(tuple(dict.fromkeys(literals)), regex, globstar)
+
+
+def _protect_escapes(node: str) -> str:
+    """Turn ``\\x`` into a placeholder so braces and globbing leave it alone."""
+    out: list[str] = []
+    chars = iter(node)
+    for char in chars:
+        if char != "\\":
+            out.append(char)
+            continue
+        escaped = next(chars, "")
+        index = _ESCAPABLE.find(escaped) if escaped else -1
+        out.append(chr(_PROTECTED_BASE + index) if index >= 0 else escaped)
+    return "".join(out)
+
+
+def _unprotect(text: str, quote) -> str:
+    for index, char in enumerate(_ESCAPABLE):
+        text = text.replace(chr(_PROTECTED_BASE + index), quote(char))
+    return text
+
+
+def _matches(
+    directory: str, globs: tuple[_NodeGlob, ...], prefix: tuple[str, ...], leaves_only: bool
+) -> Iterator[tuple[str, bool]]:
+    """(metric, is_leaf) for every match of ``globs`` below ``directory``."""
+    glob, rest = globs[0], globs[1:]
+    if glob.globstar:
+        yield from _globstar(directory, rest or (_compile_node("*"),), prefix, leaves_only)
+    if not glob.literals and not glob.needs_listing:
+        return
+    subdirs, leaves = _candidates(directory, glob, want_leaves=not rest)
+    if rest:
+        for name in subdirs:
+            yield from _matches(os.path.join(directory, name), rest, (*prefix, name), leaves_only)
+        return
+    if not leaves_only:
+        for name in subdirs:
+            yield ".".join((*prefix, name)), False
+    for name in leaves:
+        yield ".".join((*prefix, name)), True
+
+
+def _globstar(
+    directory: str, rest: tuple[_NodeGlob, ...], prefix: tuple[str, ...], leaves_only: bool
+) -> Iterator[tuple[str, bool]]:
+    """``**``: match ``rest`` here and in every real (not symlinked) directory below."""
+    yield from _matches(directory, rest, prefix, leaves_only)
+    for entry in _scan(directory):
+        if _visible(entry.name) and entry.is_dir(follow_symlinks=False):
+            yield from _globstar(entry.path, rest, (*prefix, entry.name), leaves_only)
+
+
+def _candidates(directory: str, glob: _NodeGlob, want_leaves: bool) -> tuple[list[str], list[str]]:
+    """Names of matching subdirectories and (when wanted) matching leaves in one directory."""
+    if not glob.needs_listing:
+        subdirs = [name for name in glob.literals if os.path.isdir(os.path.join(directory, name))]
+        leaves = [
+            name for name in glob.literals
+            if want_leaves and os.path.isfile(os.path.join(directory, name + WHISPER_SUFFIX))
+        ]
+        return subdirs, leaves
+    literals = set(glob.literals)
+    regex = glob.regex
+    subdirs, leaves = [], []
+    for entry in _scan(directory):
+        name = entry.name
+        if not _visible(name):
+            continue
+        if want_leaves and name.endswith(WHISPER_SUFFIX):
+            stem = name[: -len(WHISPER_SUFFIX)]
+            if "." not in stem and (stem in literals or regex.match(stem)) and entry.is_file():
+                leaves.append(stem)
+                continue
+        if "." not in name and (name in literals or regex.match(name)) and entry.is_dir():
+            subdirs.append(name)
+    return subdirs, leaves
+
+
+def _scan(directory: str) -> list[os.DirEntry]:
+    try:
+        with os.scandir(directory) as entries:
+            return list(entries)
+    except OSError:
+        return []
+
+
+def _visible(name: str) -> bool:
+    """Hidden entries and names no metric could have are not browsable."""
+    if name.startswith("."):
+        return False
+    if name.isascii():
+        return True
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _is_tagged(pattern: str) -> bool:
+    return ";" in pattern and not pattern.startswith("_tagged.")
+
+
+def _tagged_leaf(root: Path, name: str) -> list[Path]:
+    """Tagged series are looked up by their hashed file, never globbed (as graphite-web)."""
+    try:
+        path = metric_path(root, name)
+    except InvalidMetricName:
+        return []
+    return [path] if path.is_file() else []
+
+
+def _fs_path(root: Path, metric: str, is_leaf: bool) -> Path:
+    nodes = metric.split(".")
+    if is_leaf:
+        nodes[-1] += WHISPER_SUFFIX
+    return root.joinpath(*nodes)
+
+
+def _check_limit(found, limit: int | None, pattern: str) -> None:
+    if limit is not None and len(found) > limit:
+        raise FindLimitExceeded(
+            f"cannot find pattern={pattern!r}: more than {limit} matches (limit {limit})"
+        )
