@@ -1,0 +1,472 @@
+"""The persister: drains the cache into whisper files off the reactor thread.
+
+The reactor thread chooses metrics (the cache's drain strategy), pops their
+points and hands a batch to one dedicated writer thread, which maps names to
+paths (``storage.paths.metric_path``), creates missing files from the storage
+rules and writes each metric's points in one ``WhisperStore.write`` call. The
+outcome comes back to the reactor thread, which confirms the points in the
+cache, so queries see them the whole time.
+
+Carbon's rate limits are token buckets on the injected clock:
+``MAX_UPDATES_PER_SECOND`` (one token per metric written) and
+``MAX_CREATES_PER_MINUTE`` (one per new file; without a token the metric's
+points are dropped and counted as ``droppedCreates``, as carbon does). At
+shutdown ``MAX_UPDATES_PER_SECOND_ON_SHUTDOWN`` replaces both rates, or, when
+unset, the final flush runs unlimited so stopping never loses points.
+
+A write error is logged and counted; the points are put back once for one
+retry and dropped if that fails too, so a broken file cannot wedge the writer.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.internet import defer
+from twisted.internet.task import LoopingCall
+
+from storage.paths import InvalidMetricName, metric_path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_METRICS = 500
+IDLE_INTERVAL = 0.1
+
+
+class TokenBucket:
+    """``capacity`` tokens, refilled at ``fill_rate`` per second of the given clock.
+
+    An infinite rate means no limit. Thread-safe: the create bucket is used
+    from the writer thread while the reactor may change its rate at shutdown.
+    """
+
+    def __init__(self, capacity: float, fill_rate: float, now: Callable[[], float]) -> None:
+        self.now = now
+        self._lock = threading.Lock()
+        self._set(capacity, fill_rate)
+
+    def _set(self, capacity: float, fill_rate: float) -> None:
+        self.capacity = float(capacity)
+        self.fill_rate = float(fill_rate)
+        self._tokens = self.capacity
+        self._stamp = self.now()
+
+    @property
+    def unlimited(self) -> bool:
+        return math.isinf(self.capacity) or math.isinf(self.fill_rate)
+
+    def _refill(self) -> None:
+        now = self.now()
+        if self._tokens < self.capacity:
+            self._tokens = min(self.capacity, self._tokens + self.fill_rate * (now - self._stamp))
+        self._stamp = now
+
+    def available(self) -> float:
+        if self.unlimited:
+            return math.inf
+        with self._lock:
+            self._refill()
+            return self._tokens
+
+    def take(self, count: float = 1) -> bool:
+        """Take ``count`` tokens if the bucket holds them; never blocks."""
+        if self.unlimited:
+            return True
+        with self._lock:
+            self._refill()
+            if count <= self._tokens:
+                self._tokens -= count
+                return True
+            return False
+
+    def give_back(self, count: float) -> None:
+        if self.unlimited:
+            return
+        with self._lock:
+            self._tokens = min(self.capacity, self._tokens + count)
+
+    def seconds_until(self, count: float = 1) -> float:
+        """How long until ``count`` tokens are there (0 if they already are)."""
+        if self.unlimited:
+            return 0.0
+        with self._lock:
+            self._refill()
+            missing = count - self._tokens
+            return 0.0 if missing <= 0 else missing / self.fill_rate
+
+    def set_rate(self, capacity: float, fill_rate: float) -> None:
+        with self._lock:
+            self._set(capacity, fill_rate)
+
+
+def update_bucket(per_second: float, now: Callable[[], float]) -> TokenBucket:
+    return TokenBucket(per_second, per_second, now)
+
+
+def create_bucket(per_minute: float, now: Callable[[], float]) -> TokenBucket:
+    return TokenBucket(per_minute, per_minute / 60.0, now)
+
+
+@dataclass(frozen=True)
+class WriterSettings:
+    """The carbon.conf values the writer acts on."""
+
+    data_dir: Path
+    max_updates_per_second: float = 500.0
+    max_creates_per_minute: float = math.inf
+    max_updates_per_second_on_shutdown: float | None = None
+    batch_metrics: int = DEFAULT_BATCH_METRICS
+    idle_interval: float = IDLE_INTERVAL
+    log_updates: bool = False
+    log_creates: bool = False
+
+    @classmethod
+    def from_config(cls, config: Any) -> WriterSettings:
+        """From a CarbonConfig."""
+        return cls(
+            data_dir=Path(config.local_data_dir),
+            max_updates_per_second=config.max_updates_per_second,
+            max_creates_per_minute=config.max_creates_per_minute,
+            max_updates_per_second_on_shutdown=config.max_updates_per_second_on_shutdown,
+            log_updates=config.log_updates,
+            log_creates=config.log_creates,
+        )
+
+
+@dataclass(frozen=True)
+class Job:
+    """One metric's popped points on their way to disk."""
+
+    metric_id: int
+    name: str
+    timestamps: Any
+    values: Any
+    now: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one Job; ``kind`` is written, dropped_create, bad_name or error."""
+
+    metric_id: int
+    name: str
+    kind: str
+    points: int = 0
+    seconds: float = 0.0
+    created: bool = False
+    detail: str = ""
+
+
+class Writer:
+    """Drains ``cache`` through ``store`` (a WhisperStore) under carbon's rate limits.
+
+    ``clock`` is an IReactorTime (the reactor, or ``task.Clock`` in tests);
+    ``run_blocking(fn, *args) -> Deferred`` runs ``fn`` on the writer thread
+    (``defer.maybeDeferred`` in tests runs it inline).
+    """
+
+    def __init__(
+        self,
+        cache: Any,
+        index: Any,
+        store: Any,
+        rules: Any,
+        settings: WriterSettings,
+        clock: Any,
+        run_blocking: Callable[..., defer.Deferred],
+        stats: Any,
+        reject: Callable[[str, bytes, str], None],
+    ) -> None:
+        self.cache = cache
+        self.index = index
+        self.store = store
+        self.rules = rules
+        self.settings = settings
+        self.clock = clock
+        self.run_blocking = run_blocking
+        self.stats = stats
+        self.reject = reject
+        self.updates = update_bucket(settings.max_updates_per_second, clock.seconds)
+        self.creates = create_bucket(settings.max_creates_per_minute, clock.seconds)
+        self.busy = False
+        self.running = False
+        self.flushing = False
+        self._retried: set[int] = set()
+        self._next_call: Any = None
+        self._flushed: list[defer.Deferred] = []
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> None:
+        self.running = True
+        self._schedule(0)
+
+    def flush(self) -> defer.Deferred:
+        """Write everything cached, in shutdown mode; fires when the cache is empty."""
+        self.running = True
+        if not self.flushing:
+            self.flushing = True
+            self._enter_shutdown_rates()
+        done: defer.Deferred = defer.Deferred()
+        self._flushed.append(done)
+        self._schedule(0)
+        return done
+
+    def stop(self) -> None:
+        """Stop scheduling work (after a flush, or when abandoning the cache)."""
+        self.running = False
+        if self._next_call is not None and self._next_call.active():
+            self._next_call.cancel()
+        self._next_call = None
+
+    def _enter_shutdown_rates(self) -> None:
+        rate = self.settings.max_updates_per_second_on_shutdown
+        limit = math.inf if rate is None else rate
+        self.updates.set_rate(limit, limit)
+        self.creates.set_rate(limit, limit)
+        strategy = self.cache.strategy
+        if hasattr(strategy, "min_lag"):
+            strategy.min_lag = 0
+        log.info(
+            "shutting down: flushing %d cached points of %d metrics (update rate %s)",
+            self.cache.size, len(self.cache), "unlimited" if rate is None else rate,
+        )
+
+    def _schedule(self, delay: float) -> None:
+        if not self.running:
+            return
+        if self._next_call is not None and self._next_call.active():
+            if delay >= self._next_call.getTime() - self.clock.seconds():
+                return
+            self._next_call.cancel()
+        self._next_call = self.clock.callLater(delay, self._tick)
+
+    # --- the loop (reactor thread) -----------------------------------------------
+
+    def _tick(self) -> None:
+        self._next_call = None
+        if self.busy or not self.running:
+            return
+        if self.flushing and not self.cache and not self.cache.inflight_ids():
+            self._finish_flush()
+            return
+        allowed = self.updates.available()
+        if allowed < 1:
+            self._schedule(self.updates.seconds_until(1))
+            return
+        jobs = self._take(int(min(allowed, self.settings.batch_metrics)))
+        if not jobs:
+            self._schedule(0 if self.flushing and self.cache else self.settings.idle_interval)
+            return
+        self.updates.take(len(jobs))
+        self.busy = True
+        d = self.run_blocking(self._write_all, jobs)
+        d.addCallback(self._apply)
+        d.addErrback(self._batch_failed, jobs)
+        d.addBoth(self._batch_over)
+
+    def _take(self, limit: int) -> list[Job]:
+        jobs = []
+        now = int(self.clock.seconds())
+        while len(jobs) < limit:
+            metric_id = self.cache.choose()
+            if metric_id is None:
+                break
+            timestamps, values = self.cache.pop(metric_id)
+            jobs.append(Job(metric_id, self.index.name(metric_id), timestamps, values, now))
+        return jobs
+
+    def _batch_over(self, _: Any) -> None:
+        self.busy = False
+        self._schedule(0)
+
+    def _finish_flush(self) -> None:
+        waiting, self._flushed = self._flushed, []
+        log.info("cache flushed")
+        for d in waiting:
+            d.callback(None)
+
+    # --- the writer thread ---------------------------------------------------------
+
+    def _write_all(self, jobs: list[Job]) -> list[Outcome]:
+        return [self._write_one(job) for job in jobs]
+
+    def _write_one(self, job: Job) -> Outcome:
+        try:
+            path = metric_path(self.settings.data_dir, job.name)
+        except InvalidMetricName as exc:
+            return Outcome(job.metric_id, job.name, "bad_name", detail=str(exc))
+        created = False
+        try:
+            if not self.store.exists(path):
+                if not self.creates.take(1):
+                    return Outcome(job.metric_id, job.name, "dropped_create")
+                policy = self.rules.policy_for(job.name)
+                self.store.create(path, policy.archives, policy.x_files_factor, policy.aggregation_method)
+                created = True
+                if self.settings.log_creates:
+                    log.info("created %s (archives=%s xff=%s agg=%s)", path, policy.archives,
+                             policy.x_files_factor, policy.aggregation_method)
+            started = time.perf_counter()
+            written = self.store.write(path, job.timestamps, job.values, now=job.now)
+            elapsed = time.perf_counter() - started
+        except Exception as exc:  # one metric's failure must not stop the writer
+            return Outcome(job.metric_id, job.name, "error", created=created,
+                           detail=f"{type(exc).__name__}: {exc}")
+        return Outcome(job.metric_id, job.name, "written", points=int(written),
+                       seconds=elapsed, created=created)
+
+    # --- back on the reactor thread --------------------------------------------------
+
+    def _apply(self, outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            if outcome.created:
+                self.stats.increment("creates")
+            if outcome.kind == "written":
+                self._retried.discard(outcome.metric_id)
+                self.cache.confirm(outcome.metric_id)
+                self.stats.increment("committedPoints", outcome.points)
+                self.stats.append("updateTimes", outcome.seconds)
+                if self.settings.log_updates:
+                    log.info("wrote %d datapoints for %s in %.5f seconds",
+                             outcome.points, outcome.name, outcome.seconds)
+            elif outcome.kind == "dropped_create":
+                self.cache.confirm(outcome.metric_id)
+                self.stats.increment("droppedCreates")
+                self.updates.give_back(1)
+            elif outcome.kind == "bad_name":
+                self.cache.confirm(outcome.metric_id)
+                self.updates.give_back(1)
+                self.reject("bad_name", outcome.name.encode("utf-8", "replace"), "writer")
+                log.warning("dropped points of %s", outcome.detail)
+            else:
+                self._failed(outcome.metric_id, outcome.name, outcome.detail)
+
+    def _failed(self, metric_id: int, name: str, detail: str) -> None:
+        self.stats.increment("errors")
+        if metric_id in self._retried:
+            self._retried.discard(metric_id)
+            self.cache.confirm(metric_id)
+            log.error("cannot write metric=%s: %s (second failure; points dropped)", name, detail)
+        else:
+            self._retried.add(metric_id)
+            self.cache.restore(metric_id)
+            log.error("cannot write metric=%s: %s (points kept for one retry)", name, detail)
+
+    def _batch_failed(self, failure: Any, jobs: list[Job]) -> None:
+        """The batch itself blew up (not one metric): treat every job as failed."""
+        log.error("writer batch failed: %s", failure.getTraceback())
+        for job in jobs:
+            if job.metric_id in self.cache.inflight_ids():
+                self._failed(job.metric_id, job.name, failure.getErrorMessage())
+
+    # --- work that must not race with writes -------------------------------------------
+
+    def run_exclusive(self, fn: Callable[..., Any], *args: Any) -> defer.Deferred:
+        """Run ``fn`` on the writer thread, between batches (metadata reads and changes)."""
+        return self.run_blocking(fn, *args)
+
+
+class ReloadingRules:
+    """storage-schemas.conf + storage-aggregation.conf, re-read when either file changes.
+
+    Carbon re-reads them every 60 seconds; a file that fails to load keeps the
+    previous rules in force (logged), as carbon does.
+    """
+
+    def __init__(
+        self,
+        schemas_path: Path | None,
+        aggregation_path: Path | None,
+        load: Callable[[Path | None, Path | None], Any],
+    ) -> None:
+        """``load`` is ``StorageRules.load``; it raises on a file carbon would refuse."""
+        self.schemas_path = schemas_path
+        self.aggregation_path = aggregation_path
+        self.load = load
+        self._stamp = self._mtimes()
+        self.current = load(schemas_path, aggregation_path)
+        self._log_warnings()
+
+    def _mtimes(self) -> tuple[float | None, float | None]:
+        def mtime(path: Path | None) -> float | None:
+            try:
+                return path.stat().st_mtime if path is not None else None
+            except OSError:
+                return None
+
+        return (mtime(self.schemas_path), mtime(self.aggregation_path))
+
+    def _log_warnings(self) -> None:
+        for warning in getattr(self.current, "warnings", ()):
+            log.warning("%s", warning)
+
+    def reload_if_changed(self) -> bool:
+        stamp = self._mtimes()
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        try:
+            self.current = self.load(self.schemas_path, self.aggregation_path)
+        except (OSError, ValueError) as exc:
+            log.error("cannot reload storage rules: %s (keeping the previous rules)", exc)
+            return False
+        log.info("reloaded storage rules from %s and %s", self.schemas_path, self.aggregation_path)
+        self._log_warnings()
+        return True
+
+    def policy_for(self, metric: str) -> Any:
+        return self.current.policy_for(metric)
+
+
+class WriterService(Service):
+    """Starts the writer thread and loop; on stop flushes the cache, then closes the store."""
+
+    def __init__(
+        self,
+        writer: Writer,
+        clock: Any,
+        threadpool: Any = None,
+        rules: ReloadingRules | None = None,
+        rules_interval: float = 60.0,
+    ) -> None:
+        self.writer = writer
+        self.threadpool = threadpool
+        self.rules = rules
+        self.reload = LoopingCall(self._reload_rules)
+        self.reload.clock = clock
+        self.rules_interval = rules_interval
+
+    def _reload_rules(self) -> None:
+        if self.rules is not None:
+            self.rules.reload_if_changed()
+
+    def startService(self) -> None:  # noqa: N802 (Twisted's name)
+        super().startService()
+        if self.threadpool is not None:
+            self.threadpool.start()
+        self.writer.start()
+        if self.rules is not None:
+            self.reload.start(self.rules_interval, now=False)
+
+    def stopService(self) -> defer.Deferred:  # noqa: N802
+        super().stopService()
+        if self.reload.running:
+            self.reload.stop()
+        d = self.writer.flush()
+        d.addCallback(lambda _: self.writer.run_exclusive(self.writer.store.close))
+        d.addErrback(lambda failure: log.error("cannot close the store: %s", failure.getErrorMessage()))
+        d.addBoth(self._stopped)
+        return d
+
+    def _stopped(self, _: Any) -> None:
+        self.writer.stop()
+        if self.threadpool is not None:
+            self.threadpool.stop()
