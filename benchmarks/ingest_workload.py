@@ -1,0 +1,248 @@
+"""End-to-end ingest workload shared by the carbon benchmarks.
+
+Starts a daemon (carbon-cache 1.1.10 from a throwaway venv, or ``carbyne
+serve``) on free 127.0.0.1 ports, pushes ``metrics × points`` over one TCP
+connection as plaintext or pickle, and measures how fast lines are accepted,
+when every point reads back from disk, and the daemon's CPU seconds.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+CARBON_VENV = Path(os.environ.get("CARBYNE_BENCH_CARBON_VENV",
+                                  Path.home() / ".cache" / "carbyne-bench" / "carbon-1.1.10"))
+SCHEMAS = "[default]\npattern = .*\nretentions = 10s:6h,1m:7d\n"
+STEP = 10
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ensure_carbon_venv() -> Path:
+    """carbon-cache 1.1.10 in its own venv: its top-level ``carbon`` package would shadow ours."""
+    python = CARBON_VENV / "bin" / "python"
+    if not (CARBON_VENV / "bin" / "carbon-cache.py").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(CARBON_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "carbon==1.1.10", "whisper==1.1.10"],
+                       check=True, env={**os.environ, "GRAPHITE_NO_PREFIX": "true"})
+    return CARBON_VENV
+
+
+@dataclass
+class Daemon:
+    proc: subprocess.Popen
+    whisper_dir: Path
+    line_port: int
+    pickle_port: int
+
+    def cpu_seconds(self) -> float:
+        """utime + stime of the daemon and its children, from /proc."""
+        total = 0.0
+        pids = [self.proc.pid] + _children(self.proc.pid)
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(120)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    out = [int(k) for k in kids]
+    for k in list(out):
+        out += _children(k)
+    return out
+
+
+def _wait_listening(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"daemon exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(port)
+
+
+def start_carbon_cache(root: Path) -> Daemon:
+    venv = ensure_carbon_venv()
+    conf_dir, storage = root / "conf", root / "storage"
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    (storage / "log").mkdir(parents=True, exist_ok=True)
+    line, pick, query = free_port(), free_port(), free_port()
+    (conf_dir / "storage-schemas.conf").write_text(SCHEMAS)
+    (conf_dir / "carbon.conf").write_text(f"""[cache]
+STORAGE_DIR = {storage}
+LOCAL_DATA_DIR = {storage}/whisper
+LOG_DIR = {storage}/log
+PID_DIR = {storage}
+LINE_RECEIVER_INTERFACE = 127.0.0.1
+LINE_RECEIVER_PORT = {line}
+PICKLE_RECEIVER_INTERFACE = 127.0.0.1
+PICKLE_RECEIVER_PORT = {pick}
+CACHE_QUERY_INTERFACE = 127.0.0.1
+CACHE_QUERY_PORT = {query}
+MAX_CACHE_SIZE = inf
+MAX_UPDATES_PER_SECOND = inf
+MAX_CREATES_PER_MINUTE = inf
+CARBON_METRIC_INTERVAL = 0
+ENABLE_TAGS = False
+LOG_UPDATES = False
+LOG_CREATES = False
+LOG_CACHE_HITS = False
+""")
+    proc = subprocess.Popen(
+        [str(venv / "bin" / "python"), str(venv / "bin" / "carbon-cache.py"),
+         f"--config={conf_dir / 'carbon.conf'}", "--nodaemon", "start"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root,
+        env={**os.environ, "GRAPHITE_ROOT": str(root)},
+    )
+    _wait_listening(line, proc)
+    _wait_listening(pick, proc)
+    return Daemon(proc, storage / "whisper", line, pick)
+
+
+def start_carbyne(root: Path) -> Daemon:
+    data = root / "data"
+    conf = root / "carbon.conf"
+    (root / "conf").mkdir(parents=True, exist_ok=True)
+    (root / "conf" / "storage-schemas.conf").write_text(SCHEMAS)
+    conf.write_text(f"[cache]\nCONF_DIR = {root / 'conf'}\nMAX_UPDATES_PER_SECOND = inf\n"
+                    "MAX_CREATES_PER_MINUTE = inf\nCARBON_METRIC_INTERVAL = 0\n")
+    line, pick, query = free_port(), free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "carbon.cli", "serve", "--config", str(conf), "--data-dir", str(data),
+         "--bind", "127.0.0.1", "--line-port", str(line), "--udp-port", str(line),
+         "--pickle-port", str(pick), "--cache-query-port", str(query)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    _wait_listening(line, proc)
+    _wait_listening(pick, proc)
+    return Daemon(proc, data / "whisper", line, pick)
+
+
+def metric_names(n: int) -> list[str]:
+    return [f"bench.host{i // 100:03d}.cpu{i % 100:02d}.value" for i in range(n)]
+
+
+def plaintext_payload(names: list[str], start: int, points: int) -> bytes:
+    """Time-major, as collectors send: every metric at t, then every metric at t+step."""
+    parts = []
+    for p in range(points):
+        ts = start + p * STEP
+        parts.append("".join(f"{name} {p + 0.5} {ts}\n" for name in names))
+    return "".join(parts).encode()
+
+
+def pickle_frames(names: list[str], start: int, points: int, per_frame: int = 500) -> bytes:
+    """carbon-relay's framing: pickle protocol 2, at most 500 datapoints per frame."""
+    out = bytearray()
+    batch: list = []
+    for p in range(points):
+        ts = float(start + p * STEP)
+        for name in names:
+            batch.append((name, (ts, p + 0.5)))
+            if len(batch) == per_frame:
+                body = pickle.dumps(batch, protocol=2)
+                out += struct.pack("!L", len(body)) + body
+                batch = []
+    if batch:
+        body = pickle.dumps(batch, protocol=2)
+        out += struct.pack("!L", len(body)) + body
+    return bytes(out)
+
+
+def wsp_path(whisper_dir: Path, name: str) -> Path:
+    return whisper_dir.joinpath(*name.split(".")).with_suffix(".wsp")
+
+
+def complete(whisper_dir: Path, names: list[str], start: int, points: int, sample: int | None) -> bool:
+    """True when the last point of each (sampled) metric reads back from disk."""
+    from storage import whisper
+    last = start + (points - 1) * STEP
+    chosen = names if sample is None else [names[i] for i in
+                                           np.random.default_rng(0).choice(len(names), sample)]
+    for name in chosen:
+        path = wsp_path(whisper_dir, name)
+        try:
+            result = whisper.fetch(str(path), last - 1, last + STEP - 1)
+        except Exception:
+            return False
+        if result is None or result[1][0] is None:
+            return False
+    return True
+
+
+@dataclass
+class Measurement:
+    lines: int
+    accept_seconds: float
+    persist_seconds: float
+    cpu_seconds: float
+
+    @property
+    def lines_per_second(self) -> float:
+        return self.lines / self.accept_seconds
+
+    @property
+    def points_per_second(self) -> float:
+        return self.lines / self.persist_seconds
+
+    @property
+    def cpu_seconds_per_million(self) -> float:
+        return self.cpu_seconds / (self.lines / 1e6)
+
+
+def push(daemon: Daemon, payload: bytes, port: int, names: list[str], start: int, points: int,
+         timeout: float = 600) -> Measurement:
+    cpu0 = daemon.cpu_seconds()
+    t0 = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(timeout)
+        sock.recv(1)  # returns when the daemon has read everything and closed, or at EOF
+    accepted = time.perf_counter() - t0
+    deadline = t0 + timeout
+    while time.perf_counter() < deadline:
+        if complete(daemon.whisper_dir, names, start, points, sample=64) and \
+                complete(daemon.whisper_dir, names, start, points, sample=None):
+            break
+        time.sleep(0.05)
+    else:
+        raise TimeoutError("points did not all reach disk")
+    persisted = time.perf_counter() - t0
+    return Measurement(len(names) * points, accepted, persisted, daemon.cpu_seconds() - cpu0)

@@ -1,0 +1,68 @@
+"""carbon-cache 1.1.10 vs ``carbyne serve``: 10,000 metrics × 60 points on one TCP connection.
+
+Cold = files absent, warm = files present (the next 60 points). Reports lines
+accepted per second, points persisted per second (until every point reads back
+from disk) and daemon CPU-seconds per million points, each as a ratio against
+carbon-cache run on the same workload in the same benchmark.
+Run: ``python3 -m pytest benchmarks/test_bench_carbon.py -s``.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from .ingest_workload import (
+    metric_names,
+    pickle_frames,
+    plaintext_payload,
+    push,
+    start_carbon_cache,
+    start_carbyne,
+)
+
+METRICS = 10_000
+POINTS = 60
+
+
+def run_both_phases(start_daemon, root, protocol: str, names, start: int):
+    daemon = start_daemon(root)
+    try:
+        results = {}
+        for phase, t0 in (("cold", start), ("warm", start + POINTS * 10)):
+            if protocol == "plaintext":
+                payload, port = plaintext_payload(names, t0, POINTS), daemon.line_port
+            else:
+                payload, port = pickle_frames(names, t0, POINTS), daemon.pickle_port
+            results[phase] = push(daemon, payload, port, names, t0, POINTS)
+        return results
+    finally:
+        daemon.stop()
+
+
+@pytest.mark.parametrize("protocol", ["plaintext", "pickle"])
+def test_ingest_end_to_end_against_carbon_cache(benchmark, tmp_path, protocol):
+    names = metric_names(METRICS)
+    start = (int(time.time()) // 3600) * 3600 - 3 * 3600
+    carbon = run_both_phases(start_carbon_cache, tmp_path / "carbon", protocol, names, start)
+    ours = benchmark.pedantic(run_both_phases, args=(start_carbyne, tmp_path / "carbyne", protocol,
+                                                     names, start), rounds=1, iterations=1)
+    rows = []
+    for phase in ("cold", "warm"):
+        c, o = carbon[phase], ours[phase]
+        info = {
+            f"{phase}_lines_per_s": round(o.lines_per_second),
+            f"{phase}_points_persisted_per_s": round(o.points_per_second),
+            f"{phase}_cpu_s_per_million": round(o.cpu_seconds_per_million, 2),
+            f"{phase}_carbon_lines_per_s": round(c.lines_per_second),
+            f"{phase}_carbon_points_persisted_per_s": round(c.points_per_second),
+            f"{phase}_carbon_cpu_s_per_million": round(c.cpu_seconds_per_million, 2),
+            f"{phase}_accept_ratio": round(o.lines_per_second / c.lines_per_second, 1),
+            f"{phase}_persist_ratio": round(o.points_per_second / c.points_per_second, 1),
+        }
+        benchmark.extra_info.update(info)
+        rows.append(f"| {protocol} {phase} | {o.lines_per_second:,.0f} ({info[f'{phase}_accept_ratio']}×) "
+                    f"| {o.points_per_second:,.0f} ({info[f'{phase}_persist_ratio']}×) "
+                    f"| {o.cpu_seconds_per_million:.2f} vs {c.cpu_seconds_per_million:.2f} |")
+    print("\n| workload | lines/s accepted (vs carbon) | points/s on disk (vs carbon) | CPU-s per M points |")
+    print("\n".join(rows))
