@@ -1,0 +1,238 @@
+"""Bytes off the wire to points and rejects: carbon's plaintext and pickle formats.
+
+Pure functions, no Twisted. Semantics follow carbon 1.1.10's receivers:
+
+* plaintext: lines end in ``\\n`` (a trailing ``\\r`` is whitespace); a line is
+  exactly three whitespace-separated fields ``name value timestamp``; both
+  numbers are read as Python's ``float()`` reads ASCII (``1e3``, ``1_000``,
+  ``-1.5``, ``nan``; no hex). Blank lines are skipped.
+* pickle: a list of ``(name, (timestamp, value))`` with numbers as int, float,
+  str or bytes, names as str or bytes; a bad entry is rejected, the rest kept.
+* both: a timestamp of -1 (carbon: ``int(ts) == -1``) means ``now``; NaN and
+  infinite values are dropped as rejects where carbon silently drops NaN;
+  timestamps outside whisper's uint32 range are rejected; names are
+  canonicalised by :class:`carbon.names.MetricIndex` (bad ones rejected).
+
+The order checks run in decides a line's reason: line length, field count,
+value syntax, timestamp syntax and range, NaN/inf value, then the name.
+
+``parse_lines`` uses the compiled ``native.carbon_parse`` kernel when it is
+built and the index holds its spelling table; ``parse_lines_py`` is its twin.
+"""
+from __future__ import annotations
+
+import math
+import reprlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from carbon import unpickle
+from carbon.names import BadMetricName, MetricIndex
+
+try:
+    from native import carbon_parse as native_parse
+except ImportError:  # the pure twin serves when the extension is not built
+    native_parse = None
+
+DEFAULT_MAX_LINE_LENGTH = 16384  # Twisted LineOnlyReceiver.MAX_LENGTH, as carbon uses
+DEFAULT_MAX_POINTS_PER_MESSAGE = 100_000
+REJECT_SAMPLE_BYTES = 200
+# Whisper stores timestamps as uint32.
+_TIMESTAMP_LIMIT = 2.0**32
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """Something refused: a short snake_case ``reason`` and a truncated ``sample`` of the input."""
+
+    reason: str
+    sample: bytes
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Points:
+    """Parsed points in arrival order (``ids`` index a MetricIndex) plus what was refused."""
+
+    ids: np.ndarray
+    timestamps: np.ndarray
+    values: np.ndarray
+    rejects: list[Reject]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def from_lists(
+        cls, ids: list[int], timestamps: list[float], values: list[float], rejects: list[Reject]
+    ) -> Points:
+        return cls(
+            np.array(ids, dtype=np.int64),
+            np.array(timestamps, dtype=np.float64),
+            np.array(values, dtype=np.float64),
+            rejects,
+        )
+
+
+def _timestamp_problem(timestamp: float, now: float) -> tuple[float, bool]:
+    """(timestamp with -1 replaced by ``now``, whether it is out of range)."""
+    if -2.0 < timestamp <= -1.0:
+        timestamp = now
+    return timestamp, not 0.0 <= timestamp < _TIMESTAMP_LIMIT
+
+
+def _value_problem(value: float) -> str | None:
+    if math.isnan(value):
+        return "nan_value"
+    if math.isinf(value):
+        return "inf_value"
+    return None
+
+
+def parse_lines_py(
+    chunk: bytes, index: MetricIndex, now: float, max_line_length: int = DEFAULT_MAX_LINE_LENGTH
+) -> Points:
+    """Pure-Python twin of the native line parser (see the module docstring)."""
+    ids: list[int] = []
+    timestamps: list[float] = []
+    values: list[float] = []
+    rejects: list[Reject] = []
+    for line in bytes(chunk).split(b"\n"):
+        if len(line) > max_line_length:
+            rejects.append(Reject("line_too_long", line[:REJECT_SAMPLE_BYTES]))
+            continue
+        fields = line.split()
+        if not fields:
+            continue
+        sample = line.strip()[:REJECT_SAMPLE_BYTES]
+        if len(fields) != 3:
+            rejects.append(Reject("malformed_line", sample))
+            continue
+        name, value_field, timestamp_field = fields
+        try:
+            value = float(value_field)
+        except ValueError:
+            rejects.append(Reject("bad_value", sample))
+            continue
+        try:
+            timestamp = float(timestamp_field)
+        except ValueError:
+            rejects.append(Reject("bad_timestamp", sample))
+            continue
+        timestamp, out_of_range = _timestamp_problem(timestamp, now)
+        if out_of_range:
+            rejects.append(Reject("bad_timestamp", sample))
+            continue
+        problem = _value_problem(value)
+        if problem is not None:
+            rejects.append(Reject(problem, sample))
+            continue
+        try:
+            metric_id = index.id_for(name)
+        except BadMetricName:
+            rejects.append(Reject("bad_name", sample))
+            continue
+        ids.append(metric_id)
+        timestamps.append(timestamp)
+        values.append(value)
+    return Points.from_lists(ids, timestamps, values, rejects)
+
+
+def native_available(index: MetricIndex) -> bool:
+    """Whether ``parse_lines`` will take the compiled path for ``index``."""
+    return native_parse is not None and isinstance(index.spellings, native_parse.SpellingTable)
+
+
+def parse_lines(
+    chunk: bytes, index: MetricIndex, now: float, max_line_length: int = DEFAULT_MAX_LINE_LENGTH
+) -> Points:
+    """Parse a chunk of complete ``name value timestamp`` lines (the last may lack ``\\n``)."""
+    if not native_available(index):
+        return parse_lines_py(chunk, index, now, max_line_length)
+    ids, timestamps, values, rejects = native_parse.parse_lines(
+        chunk, index, now, max_line_length, Reject, BadMetricName
+    )
+    return Points(ids, timestamps, values, rejects)
+
+
+def _describe(entry: object) -> bytes:
+    """A short, depth-bounded repr of a pickle entry for a reject sample."""
+    short = reprlib.Repr()
+    short.maxlevel = 3
+    short.maxstring = 120
+    short.maxother = 60
+    text = short.repr(entry)
+    return text.encode("utf-8", "backslashreplace")[:REJECT_SAMPLE_BYTES]
+
+
+def _as_float(raw: object) -> float | None:
+    """carbon's ``float(x)``, or None where it would fail."""
+    try:
+        return float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def parse_pickle(
+    payload: bytes,
+    index: MetricIndex,
+    now: float,
+    max_points: int = DEFAULT_MAX_POINTS_PER_MESSAGE,
+    max_bytes: int = unpickle.DEFAULT_MAX_PICKLE_BYTES,
+) -> Points:
+    """Parse one pickle frame's payload: ``[(name, (timestamp, value)), ...]``."""
+    ids: list[int] = []
+    timestamps: list[float] = []
+    values: list[float] = []
+    rejects: list[Reject] = []
+    try:
+        entries = unpickle.loads(payload, max_bytes)
+    except unpickle.RefusedPickle as exc:
+        rejects.append(Reject("bad_pickle", str(exc).encode()[:REJECT_SAMPLE_BYTES]))
+        return Points.from_lists(ids, timestamps, values, rejects)
+    if not isinstance(entries, list | tuple):
+        message = f"top level is {type(entries).__name__}, not a list of (name, (timestamp, value))"
+        rejects.append(Reject("bad_pickle", message.encode()))
+        return Points.from_lists(ids, timestamps, values, rejects)
+    if len(entries) > max_points:
+        message = f"{len(entries)} points in one message, over the limit of {max_points}"
+        rejects.append(Reject("too_many_points", message.encode()))
+        entries = entries[:max_points]
+    for entry in entries:
+        if not (
+            isinstance(entry, tuple | list)
+            and len(entry) == 2
+            and isinstance(entry[1], tuple | list)
+            and len(entry[1]) == 2
+        ):
+            rejects.append(Reject("bad_shape", _describe(entry)))
+            continue
+        name, (raw_timestamp, raw_value) = entry
+        value = _as_float(raw_value)
+        if value is None:
+            rejects.append(Reject("bad_value", _describe(entry)))
+            continue
+        timestamp = _as_float(raw_timestamp)
+        if timestamp is None:
+            rejects.append(Reject("bad_timestamp", _describe(entry)))
+            continue
+        timestamp, out_of_range = _timestamp_problem(timestamp, now)
+        if out_of_range:
+            rejects.append(Reject("bad_timestamp", _describe(entry)))
+            continue
+        problem = _value_problem(value)
+        if problem is not None:
+            rejects.append(Reject(problem, _describe(entry)))
+            continue
+        if not isinstance(name, str | bytes):
+            rejects.append(Reject("bad_name", _describe(entry)))
+            continue
+        try:
+            metric_id = index.id_for(name)
+        except BadMetricName:
+            rejects.append(Reject("bad_name", _describe(entry)))
+            continue
+        ids.append(metric_id)
+        timestamps.append(timestamp)
+        values.append(value)
+    return Points.from_lists(ids, timestamps, values, rejects)

@@ -1,0 +1,695 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Carbon ingest kernels: plaintext lines, raw-name spellings, pickle opcode screening.
+
+Twins: ``carbon.parse.parse_lines_py`` (lines), ``carbon.names.SpellingCache``
+(spellings), ``carbon.unpickle.screen_pickle_py`` (pickle screening),
+``float(bytes)`` (numbers). The line loop and the pickle walk run without the
+GIL and without a Python object per line; Python is entered only for names the
+spelling table has not seen and for rejects.
+"""
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memchr, memcmp, memcpy, memset
+
+import numpy as np
+
+cimport numpy as cnp
+
+cnp.import_array()
+
+
+cdef extern from "<locale.h>" nogil:
+    ctypedef void* locale_t
+    int LC_ALL_MASK
+    locale_t newlocale(int category_mask, const char* locale, locale_t base)
+    void freelocale(locale_t loc)
+
+
+cdef extern from "<stdlib.h>" nogil:
+    double strtod_l(const char* nptr, char** endptr, locale_t loc)
+
+
+cdef extern from "<math.h>" nogil:
+    double NAN
+    double INFINITY
+    bint isnan(double x)
+    bint isinf(double x)
+
+
+cdef enum:
+    # Bytes kept from a rejected line (carbon logs 400 characters; we keep less).
+    SAMPLE_BYTES = 200
+    # Reasons, in the order carbon.parse checks them (indexes into REASONS).
+    R_TOO_LONG = 0
+    R_MALFORMED = 1
+    R_BAD_VALUE = 2
+    R_BAD_TIMESTAMP = 3
+    R_NAN = 4
+    R_INF = 5
+    R_BAD_NAME = 6
+    E_UNKNOWN_NAME = 7
+
+# Whisper stores uint32 timestamps.
+cdef double MAX_TIMESTAMP = 4294967296.0
+# Largest integer every double holds exactly (2**53), and the exact powers of ten.
+cdef uint64_t EXACT_MANTISSA = 9007199254740992ULL
+cdef double[23] EXACT_POWERS_OF_TEN = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22]
+REASONS = ("line_too_long", "malformed_line", "bad_value", "bad_timestamp",
+           "nan_value", "inf_value", "bad_name")
+
+
+# ---------------------------------------------------------------- spellings
+
+cdef struct Slot:
+    uint64_t hash
+    int64_t metric_id
+    Py_ssize_t offset
+    Py_ssize_t length      # -1 marks an empty slot
+
+
+cdef inline uint64_t _load64(const uint8_t* p) noexcept nogil:
+    cdef uint64_t word
+    memcpy(&word, p, 8)
+    return word
+
+
+cdef inline uint64_t hash_bytes(const uint8_t* p, Py_ssize_t n, uint64_t seed) noexcept nogil:
+    """Multiply-rotate hash over 8-byte words, with a per-table seed against flooding."""
+    cdef uint64_t h = seed ^ (<uint64_t>n * 0x9E3779B97F4A7C15ULL)
+    cdef uint64_t tail = 0
+    cdef Py_ssize_t i = 0
+    while i + 8 <= n:
+        h = (h ^ _load64(p + i)) * 0xFF51AFD7ED558CCDULL
+        h = (h << 31) | (h >> 33)
+        i += 8
+    if i < n:
+        memcpy(&tail, p + i, n - i)
+        h = (h ^ tail) * 0xC4CEB9FE1A85EC53ULL
+    h ^= h >> 33
+    h *= 0xFF51AFD7ED558CCDULL
+    h ^= h >> 29
+    return h
+
+
+cdef class SpellingTable:
+    """Bounded C hash table of raw name spellings (bytes) to metric ids.
+
+    Same interface as ``carbon.names.SpellingCache``: forgets everything when
+    ``limit`` spellings are held, since it is only a cache in front of the index.
+    """
+    cdef Slot* slots
+    cdef Py_ssize_t mask
+    cdef Py_ssize_t count
+    cdef readonly Py_ssize_t limit
+    cdef uint8_t* arena
+    cdef Py_ssize_t arena_used
+    cdef Py_ssize_t arena_size
+    cdef uint64_t seed
+
+    def __cinit__(self, Py_ssize_t limit=1 << 20):
+        if limit < 1:
+            raise ValueError(f"cannot use spelling limit={limit}: must be at least 1")
+        import secrets
+        self.limit = limit
+        self.seed = secrets.randbits(64)
+        self.slots = NULL
+        self.arena = NULL
+        self._allocate(64, 4096)
+
+    def __dealloc__(self):
+        free(self.slots)
+        free(self.arena)
+
+    cdef int _allocate(self, Py_ssize_t capacity, Py_ssize_t arena_size) except -1:
+        cdef Slot* slots = <Slot*>malloc(capacity * sizeof(Slot))
+        cdef uint8_t* arena = <uint8_t*>malloc(arena_size)
+        cdef Py_ssize_t i
+        if slots == NULL or arena == NULL:
+            free(slots)
+            free(arena)
+            raise MemoryError("cannot allocate spelling table")
+        for i in range(capacity):
+            slots[i].length = -1
+        free(self.slots)
+        free(self.arena)
+        self.slots = slots
+        self.mask = capacity - 1
+        self.arena = arena
+        self.arena_size = arena_size
+        self.arena_used = 0
+        self.count = 0
+        return 0
+
+    cdef inline int64_t find(self, const uint8_t* p, Py_ssize_t n, uint64_t h) noexcept nogil:
+        cdef Py_ssize_t i = <Py_ssize_t>(h & <uint64_t>self.mask)
+        cdef Slot* slot
+        while True:
+            slot = &self.slots[i]
+            if slot.length < 0:
+                return -1
+            if slot.hash == h and slot.length == n and memcmp(self.arena + slot.offset, p, n) == 0:
+                return slot.metric_id
+            i = (i + 1) & self.mask
+
+    cdef int _place(self, uint64_t h, int64_t metric_id, Py_ssize_t offset, Py_ssize_t n) noexcept nogil:
+        cdef Py_ssize_t i = <Py_ssize_t>(h & <uint64_t>self.mask)
+        while self.slots[i].length >= 0:
+            i = (i + 1) & self.mask
+        self.slots[i].hash = h
+        self.slots[i].metric_id = metric_id
+        self.slots[i].offset = offset
+        self.slots[i].length = n
+        self.count += 1
+        return 0
+
+    cdef int _grow_slots(self) except -1:
+        cdef Py_ssize_t old_capacity = self.mask + 1
+        cdef Py_ssize_t capacity = old_capacity * 2
+        cdef Slot* old = self.slots
+        cdef Slot* slots = <Slot*>malloc(capacity * sizeof(Slot))
+        cdef Py_ssize_t i
+        if slots == NULL:
+            raise MemoryError("cannot grow spelling table")
+        for i in range(capacity):
+            slots[i].length = -1
+        self.slots = slots
+        self.mask = capacity - 1
+        self.count = 0
+        for i in range(old_capacity):
+            if old[i].length >= 0:
+                self._place(old[i].hash, old[i].metric_id, old[i].offset, old[i].length)
+        free(old)
+        return 0
+
+    cdef int insert(self, const uint8_t* p, Py_ssize_t n, int64_t metric_id) except -1:
+        cdef uint64_t h = hash_bytes(p, n, self.seed)
+        cdef Py_ssize_t size
+        cdef uint8_t* arena
+        if self.find(p, n, h) >= 0:
+            return 0
+        if self.count >= self.limit:
+            self.clear()
+        if (self.count + 1) * 2 > self.mask + 1:
+            self._grow_slots()
+        if self.arena_used + n > self.arena_size:
+            size = self.arena_size * 2
+            while self.arena_used + n > size:
+                size *= 2
+            arena = <uint8_t*>realloc(self.arena, size)
+            if arena == NULL:
+                raise MemoryError("cannot grow spelling arena")
+            self.arena = arena
+            self.arena_size = size
+        memcpy(self.arena + self.arena_used, p, n)
+        self._place(h, metric_id, self.arena_used, n)
+        self.arena_used += n
+        return 0
+
+    def get(self, const uint8_t[::1] raw not None) -> int:
+        """The id cached for ``raw``, or -1."""
+        cdef Py_ssize_t n = raw.shape[0]
+        cdef const uint8_t* p = &raw[0] if n else <const uint8_t*>b""
+        return self.find(p, n, hash_bytes(p, n, self.seed))
+
+    def add(self, const uint8_t[::1] raw not None, int64_t metric_id) -> None:
+        cdef Py_ssize_t n = raw.shape[0]
+        self.insert(&raw[0] if n else <const uint8_t*>b"", n, metric_id)
+
+    def clear(self) -> None:
+        cdef Py_ssize_t i
+        for i in range(self.mask + 1):
+            self.slots[i].length = -1
+        self.count = 0
+        self.arena_used = 0
+
+    def __len__(self):
+        return self.count
+
+
+# ---------------------------------------------------------------- numbers
+
+cdef inline bint is_space(uint8_t c) noexcept nogil:
+    """ASCII whitespace as bytes.split() sees it."""
+    return c == 32 or (9 <= c <= 13)
+
+
+cdef inline bint is_digit(uint8_t c) noexcept nogil:
+    return 48 <= c <= 57
+
+
+cdef inline uint8_t lower(uint8_t c) noexcept nogil:
+    return c | 0x20 if 65 <= c <= 90 else c
+
+
+cdef bint matches_word(const uint8_t* p, Py_ssize_t n, const char* word) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if word[i] == 0 or lower(p[i]) != <uint8_t>word[i]:
+            return False
+    return word[n] == 0
+
+
+cdef bint parse_number(const uint8_t* p, Py_ssize_t n, char* scratch,
+                       locale_t c_locale, double* out) noexcept nogil:
+    """Parse ``p[:n]`` exactly as Python's float(bytes) would; False when it refuses.
+
+    Accepts an optional sign, then ``inf``/``infinity``/``nan`` in any case, or a
+    decimal with optional fraction and exponent, single ``_`` only between digits.
+    Refuses what strtod alone would take (hex, ``nan(...)``, leading space).
+    Short decimals take Clinger's exact fast path; the rest go to strtod_l in the
+    C locale, which like Python's dtoa rounds correctly.
+    """
+    cdef Py_ssize_t i = 0, kept = 0, digits = 0, frac_digits = 0
+    cdef bint negative = False, mantissa_exact = True, seen_dot = False
+    cdef uint64_t mantissa = 0
+    cdef int64_t exponent = 0
+    cdef bint exponent_negative = False
+    cdef uint8_t c
+    cdef double value
+    cdef int64_t power
+    if n == 0:
+        return False
+    if p[0] == 43 or p[0] == 45:        # '+' '-'
+        negative = p[0] == 45
+        i = 1
+    if i == n:
+        return False
+    c = lower(p[i])
+    if c == 105 or c == 110:            # 'i' 'n'
+        if matches_word(p + i, n - i, b"inf") or matches_word(p + i, n - i, b"infinity"):
+            out[0] = -INFINITY if negative else INFINITY
+            return True
+        if matches_word(p + i, n - i, b"nan"):
+            out[0] = NAN
+            return True
+        return False
+    if i:
+        scratch[0] = <char>p[0]
+        kept = 1
+    # mantissa: digits [. digits], underscores only between two digits
+    while i < n:
+        c = p[i]
+        if is_digit(c):
+            digits += 1
+            if seen_dot:
+                frac_digits += 1
+            if mantissa_exact:
+                if mantissa <= (EXACT_MANTISSA - 9) // 10:
+                    mantissa = mantissa * 10 + (c - 48)
+                else:
+                    mantissa_exact = False
+            scratch[kept] = <char>c
+            kept += 1
+        elif c == 95:                   # '_'
+            if i == 0 or i + 1 >= n or not is_digit(p[i - 1]) or not is_digit(p[i + 1]):
+                return False
+        elif c == 46 and not seen_dot:  # '.'
+            seen_dot = True
+            scratch[kept] = <char>c
+            kept += 1
+        else:
+            break
+        i += 1
+    if digits == 0:
+        return False
+    if i < n:
+        if lower(p[i]) != 101:          # 'e'
+            return False
+        scratch[kept] = <char>p[i]
+        kept += 1
+        i += 1
+        if i < n and (p[i] == 43 or p[i] == 45):
+            exponent_negative = p[i] == 45
+            scratch[kept] = <char>p[i]
+            kept += 1
+            i += 1
+        if i == n or not is_digit(p[i]):
+            return False
+        while i < n:
+            c = p[i]
+            if is_digit(c):
+                if exponent < 100000:
+                    exponent = exponent * 10 + (c - 48)
+                scratch[kept] = <char>c
+                kept += 1
+            elif c == 95:
+                if i + 1 >= n or not is_digit(p[i - 1]) or not is_digit(p[i + 1]):
+                    return False
+            else:
+                return False
+            i += 1
+    if exponent_negative:
+        exponent = -exponent
+    power = exponent - frac_digits
+    if mantissa_exact and mantissa == 0:
+        value = 0.0
+    elif mantissa_exact and -22 <= power <= 22:
+        value = <double>mantissa
+        if power >= 0:
+            value = value * EXACT_POWERS_OF_TEN[power]
+        else:
+            value = value / EXACT_POWERS_OF_TEN[-power]
+    else:
+        scratch[kept] = 0
+        out[0] = strtod_l(scratch, NULL, c_locale)
+        return True
+    out[0] = -value if negative else value
+    return True
+
+
+def parse_float(const uint8_t[::1] field not None):
+    """float(field), or None where float() raises; like float(), ignores surrounding whitespace."""
+    cdef Py_ssize_t start = 0, n = field.shape[0]
+    cdef char* scratch = <char*>malloc(n + 2)
+    cdef locale_t c_locale = newlocale(LC_ALL_MASK, b"C", <locale_t>NULL)
+    cdef double value = 0.0
+    cdef bint ok
+    if scratch == NULL or c_locale == NULL:
+        free(scratch)
+        raise MemoryError("cannot allocate number scratch buffer")
+    while start < n and is_space(field[start]):
+        start += 1
+    while n > start and is_space(field[n - 1]):
+        n -= 1
+    ok = parse_number(&field[start] if n > start else <const uint8_t*>b"", n - start,
+                      scratch, c_locale, &value)
+    free(scratch)
+    freelocale(c_locale)
+    return value if ok else None
+
+
+# ---------------------------------------------------------------- lines
+
+cdef struct Event:
+    int kind                # a reason index, or E_UNKNOWN_NAME
+    Py_ssize_t line_start
+    Py_ssize_t line_end
+    Py_ssize_t name_start
+    Py_ssize_t name_end
+    Py_ssize_t point        # output slot awaiting a name
+
+
+cdef Py_ssize_t count_lines(const uint8_t* buf, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t lines = 1
+    cdef const uint8_t* p = buf
+    cdef const uint8_t* end = buf + n
+    cdef const void* hit
+    while p < end:
+        hit = memchr(p, 10, end - p)
+        if hit == NULL:
+            break
+        lines += 1
+        p = <const uint8_t*>hit + 1
+    return lines
+
+
+cdef Py_ssize_t scan_lines(
+        const uint8_t* buf, Py_ssize_t n, double now, Py_ssize_t max_line_length,
+        SpellingTable table, char* scratch, locale_t c_locale,
+        int64_t* ids, double* timestamps, double* values,
+        Event* events, Py_ssize_t* event_count) noexcept nogil:
+    """First pass: every line to a point or an event; returns the number of points."""
+    cdef Py_ssize_t pos = 0, start, end, points = 0, nevents = 0
+    cdef Py_ssize_t f_start[3]
+    cdef Py_ssize_t f_end[3]
+    cdef Py_ssize_t fields, i
+    cdef const void* hit
+    cdef double value, timestamp
+    cdef int reason
+    cdef int64_t metric_id
+    while pos < n:
+        start = pos
+        hit = memchr(buf + pos, 10, n - pos)
+        end = (<const uint8_t*>hit - buf) if hit != NULL else n
+        pos = end + 1
+        if end - start > max_line_length:
+            reason = R_TOO_LONG
+        else:
+            fields = 0
+            i = start
+            while True:
+                while i < end and is_space(buf[i]):
+                    i += 1
+                if i == end:
+                    break
+                if fields == 3:
+                    fields = 4
+                    break
+                f_start[fields] = i
+                while i < end and not is_space(buf[i]):
+                    i += 1
+                f_end[fields] = i
+                fields += 1
+            if fields == 0:
+                continue
+            if fields != 3:
+                reason = R_MALFORMED
+            elif not parse_number(buf + f_start[1], f_end[1] - f_start[1], scratch, c_locale, &value):
+                reason = R_BAD_VALUE
+            elif not parse_number(buf + f_start[2], f_end[2] - f_start[2], scratch, c_locale, &timestamp):
+                reason = R_BAD_TIMESTAMP
+            else:
+                if -2.0 < timestamp <= -1.0:
+                    timestamp = now
+                if not (0.0 <= timestamp < MAX_TIMESTAMP):
+                    reason = R_BAD_TIMESTAMP
+                elif isnan(value):
+                    reason = R_NAN
+                elif isinf(value):
+                    reason = R_INF
+                else:
+                    metric_id = table.find(
+                        buf + f_start[0], f_end[0] - f_start[0],
+                        hash_bytes(buf + f_start[0], f_end[0] - f_start[0], table.seed))
+                    ids[points] = metric_id
+                    timestamps[points] = timestamp
+                    values[points] = value
+                    if metric_id < 0:
+                        events[nevents].kind = E_UNKNOWN_NAME
+                        events[nevents].line_start = start
+                        events[nevents].line_end = end
+                        events[nevents].name_start = f_start[0]
+                        events[nevents].name_end = f_end[0]
+                        events[nevents].point = points
+                        nevents += 1
+                    points += 1
+                    continue
+        events[nevents].kind = reason
+        events[nevents].line_start = start
+        events[nevents].line_end = end
+        nevents += 1
+    event_count[0] = nevents
+    return points
+
+
+cdef bytes line_sample(const uint8_t* buf, Py_ssize_t start, Py_ssize_t end, bint raw):
+    """The reject sample: the line (stripped unless ``raw``), cut to SAMPLE_BYTES."""
+    if not raw:
+        while start < end and is_space(buf[start]):
+            start += 1
+        while end > start and is_space(buf[end - 1]):
+            end -= 1
+    if end - start > SAMPLE_BYTES:
+        end = start + SAMPLE_BYTES
+    return (<const char*>buf)[start:end]
+
+
+def parse_lines(const uint8_t[::1] chunk not None, object index, double now,
+                Py_ssize_t max_line_length, object make_reject, type bad_name_error):
+    """Parse a chunk of ``name value timestamp`` lines.
+
+    Returns ``(ids, timestamps, values, rejects)``; ``index.spellings`` must be a
+    SpellingTable. Semantics are those of ``carbon.parse.parse_lines_py``.
+    """
+    cdef SpellingTable table = index.spellings
+    cdef Py_ssize_t n = chunk.shape[0]
+    cdef const uint8_t* buf = &chunk[0] if n else <const uint8_t*>b""
+    cdef Py_ssize_t capacity = count_lines(buf, n) if n else 0
+    cdef Py_ssize_t points, nevents = 0, k, dropped = 0
+    cdef Event* events = <Event*>malloc((capacity + 1) * sizeof(Event))
+    cdef char* scratch = <char*>malloc((n if n < max_line_length else max_line_length) + 2)
+    cdef locale_t c_locale = newlocale(LC_ALL_MASK, b"C", <locale_t>NULL)
+    cdef cnp.ndarray ids_array = np.empty(capacity, dtype=np.int64)
+    cdef cnp.ndarray ts_array = np.empty(capacity, dtype=np.float64)
+    cdef cnp.ndarray value_array = np.empty(capacity, dtype=np.float64)
+    cdef int64_t* ids = <int64_t*>cnp.PyArray_DATA(ids_array)
+    cdef double* timestamps = <double*>cnp.PyArray_DATA(ts_array)
+    cdef double* values = <double*>cnp.PyArray_DATA(value_array)
+    cdef int64_t metric_id
+    cdef Event* event
+    cdef list rejects = []
+    if events == NULL or scratch == NULL or c_locale == NULL:
+        free(events)
+        free(scratch)
+        if c_locale != NULL:
+            freelocale(c_locale)
+        raise MemoryError("cannot allocate line parser buffers")
+    try:
+        with nogil:
+            points = scan_lines(buf, n, now, max_line_length, table, scratch, c_locale,
+                                ids, timestamps, values, events, &nevents)
+        for k in range(nevents):
+            event = &events[k]
+            if event.kind != E_UNKNOWN_NAME:
+                rejects.append(make_reject(
+                    REASONS[event.kind],
+                    line_sample(buf, event.line_start, event.line_end, event.kind == R_TOO_LONG)))
+                continue
+            metric_id = table.find(buf + event.name_start, event.name_end - event.name_start,
+                                   hash_bytes(buf + event.name_start,
+                                              event.name_end - event.name_start, table.seed))
+            if metric_id < 0:
+                try:
+                    metric_id = index.id_for(
+                        (<const char*>buf)[event.name_start:event.name_end])
+                except bad_name_error:
+                    rejects.append(make_reject(
+                        REASONS[R_BAD_NAME],
+                        line_sample(buf, event.line_start, event.line_end, False)))
+                    dropped += 1
+            ids[event.point] = metric_id
+    finally:
+        free(events)
+        free(scratch)
+        freelocale(c_locale)
+    ids_array = ids_array[:points]
+    ts_array = ts_array[:points]
+    value_array = value_array[:points]
+    if dropped:
+        keep = ids_array >= 0
+        ids_array = ids_array[keep]
+        ts_array = ts_array[keep]
+        value_array = value_array[keep]
+    return ids_array, ts_array, value_array, rejects
+
+
+# ---------------------------------------------------------------- pickle screening
+
+# Argument layout of each pickle opcode (see pickletools): how to skip it.
+cdef enum:
+    A_UNKNOWN = 0     # not an opcode
+    A_NONE = 1
+    A_FIXED = 2       # ARG_SIZE[op] bytes
+    A_LEN1 = 3        # 1-byte length, then that many bytes
+    A_LEN4 = 4        # 4-byte little-endian length, then that many bytes
+    A_LEN8 = 5        # 8-byte little-endian length, then that many bytes
+    A_LINE = 6        # up to and including the next newline
+    A_REFUSED = 7     # imports, calls, persistent ids, out-of-band buffers
+    A_STOP = 8
+
+cdef uint8_t[256] ARG_KIND
+cdef uint8_t[256] ARG_SIZE
+memset(ARG_KIND, A_UNKNOWN, 256)
+memset(ARG_SIZE, 0, 256)
+
+
+cdef void _layout(const char* codes, uint8_t kind, uint8_t size):
+    cdef Py_ssize_t i = 0
+    while codes[i] != 0:
+        ARG_KIND[<uint8_t>codes[i]] = kind
+        ARG_SIZE[<uint8_t>codes[i]] = size
+        i += 1
+
+
+_layout(b"N\x88\x89]ael)t\x85\x86\x87}dsu\x8f\x90\x91021(\x94", A_NONE, 0)
+_layout(b"Khq\x80", A_FIXED, 1)
+_layout(b"M", A_FIXED, 2)
+_layout(b"Jjr", A_FIXED, 4)
+_layout(b"G\x95", A_FIXED, 8)
+_layout(b"\x8aUC\x8c", A_LEN1, 0)
+_layout(b"\x8bTBX", A_LEN4, 0)
+_layout(b"\x8e\x8d\x96", A_LEN8, 0)
+_layout(b"ILSVFgp", A_LINE, 0)
+_layout(b"c\x93Rbio\x81\x92\x82\x83\x84PQ\x97\x98", A_REFUSED, 0)
+_layout(b".", A_STOP, 0)
+
+SCREEN_VERDICTS = (None, "truncated", "unknown opcode", "refused opcode", "memo index too large")
+cdef enum:
+    V_OK = 0
+    V_TRUNCATED = 1
+    V_UNKNOWN = 2
+    V_REFUSED = 3
+    V_MEMO = 4
+
+
+cdef int screen(const uint8_t* p, Py_ssize_t n, Py_ssize_t* where) noexcept nogil:
+    """Walk the opcodes up to STOP; the verdict index, and the offending offset in ``where``."""
+    cdef Py_ssize_t pos = 0, arg_len, i
+    cdef uint64_t length, memo
+    cdef uint8_t op, kind
+    cdef const void* hit
+    while pos < n:
+        where[0] = pos
+        op = p[pos]
+        kind = ARG_KIND[op]
+        pos += 1
+        if kind == A_STOP:
+            return V_OK
+        if kind == A_UNKNOWN:
+            return V_UNKNOWN
+        if kind == A_REFUSED:
+            return V_REFUSED
+        if kind == A_NONE:
+            continue
+        if kind == A_FIXED:
+            arg_len = ARG_SIZE[op]
+            if n - pos < arg_len:
+                return V_TRUNCATED
+            if op == 114 or op == 0x95:         # LONG_BINPUT, FRAME
+                memo = 0
+                for i in range(arg_len - 1, -1, -1):
+                    memo = (memo << 8) | p[pos + i]
+                if op == 114 and memo > <uint64_t>n:
+                    return V_MEMO
+                if op == 0x95 and memo > <uint64_t>(n - pos - arg_len):
+                    return V_TRUNCATED
+            pos += arg_len
+        elif kind == A_LINE:
+            hit = memchr(p + pos, 10, n - pos)
+            if hit == NULL:
+                return V_TRUNCATED
+            arg_len = <const uint8_t*>hit - (p + pos)
+            if op == 112:                       # PUT: plain decimal digits only
+                if arg_len == 0 or arg_len > 18:
+                    return V_MEMO
+                memo = 0
+                for i in range(arg_len):
+                    if not is_digit(p[pos + i]):
+                        return V_MEMO
+                    memo = memo * 10 + (p[pos + i] - 48)
+                if memo > <uint64_t>n:
+                    return V_MEMO
+            pos += arg_len + 1
+        else:
+            arg_len = 1 if kind == A_LEN1 else (4 if kind == A_LEN4 else 8)
+            if n - pos < arg_len:
+                return V_TRUNCATED
+            length = 0
+            for i in range(arg_len - 1, -1, -1):
+                length = (length << 8) | p[pos + i]
+            pos += arg_len
+            if length > <uint64_t>(n - pos):
+                return V_TRUNCATED
+            pos += <Py_ssize_t>length
+    where[0] = n
+    return V_TRUNCATED
+
+
+def screen_pickle(const uint8_t[::1] payload not None):
+    """None when every opcode up to STOP is allowed, else ``(problem, offset)``.
+
+    Refuses opcodes that import, call, build objects, use persistent ids or
+    out-of-band buffers, memo indexes beyond the payload size (CPython's
+    unpickler would allocate 16 bytes per index up front), and truncation.
+    """
+    cdef Py_ssize_t n = payload.shape[0]
+    cdef Py_ssize_t where = 0
+    cdef int verdict
+    cdef const uint8_t* p = &payload[0] if n else <const uint8_t*>b""
+    with nogil:
+        verdict = screen(p, n, &where)
+    if verdict == V_OK:
+        return None
+    return SCREEN_VERDICTS[verdict], where
