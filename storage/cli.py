@@ -11,8 +11,8 @@ import sys
 
 from storage import cli_whisper_read as read
 from storage import cli_whisper_write as write
+from storage import whisper
 from storage.cli_errors import CommandError
-from storage.cli_whisper_backend import whisper
 
 RETENTION_HELP = """\
 timePerPoint and timeToStore specify lengths of time, for example:

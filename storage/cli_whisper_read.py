@@ -13,8 +13,8 @@ import sys
 import time
 from collections.abc import Callable
 
+from storage import whisper
 from storage.cli_errors import CommandError
-from storage.cli_whisper_backend import whisper
 
 METADATA = struct.Struct("!2LfL")
 ARCHIVE_INFO = struct.Struct("!3L")

@@ -16,9 +16,9 @@ import time
 import traceback
 from pathlib import Path
 
+from storage import whisper
 from storage.cli_errors import CommandError
 from storage.cli_progress import each_with_progress, whisper_files
-from storage.cli_whisper_backend import whisper
 
 
 def run_create(args: argparse.Namespace) -> int:

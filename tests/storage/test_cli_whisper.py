@@ -15,6 +15,7 @@ import pytest
 import whisper as reference_whisper
 
 from carbon import cli
+from storage import whisper as our_whisper
 from storage.cli_progress import Progress, each_with_progress, whisper_files
 
 NOW = 1_700_000_123
@@ -55,6 +56,7 @@ def sides(tmp_path, monkeypatch):
     time.tzset()
     monkeypatch.setattr(time, "time", lambda: float(NOW))
     monkeypatch.setattr(reference_whisper, "LOCK", False)
+    monkeypatch.setattr(our_whisper, "LOCK", False)
     yield real, ours
     monkeypatch.undo()
     time.tzset()
@@ -125,12 +127,22 @@ def test_create(sides, capsys, args):
 @pytest.mark.parametrize("args", [
     ["m.wsp", "60:10"],  # exists already
     ["new.wsp", "60:10", "60:20"],  # duplicate precision
-    ["new.wsp", "60:10", "--aggregationMethod", "median"],
 ])
 def test_create_errors(sides, capsys, args):
     populate(sides[0] / "m.wsp")
     _, err = same(sides, capsys, "create", *args, expect_code=1)
     assert err.startswith("[ERROR] ")
+
+
+def test_create_with_unknown_method_leaves_no_file(sides, capsys):
+    # whisper-create.py leaves an empty new.wsp behind here; ours leaves nothing
+    real, ours = sides
+    args = ["new.wsp", "60:10", "--aggregationMethod", "median"]
+    assert run_real(real, "create", *args)[0] == 1
+    code, out, err = run_ours(ours, capsys, "create", *args)
+    assert (code, out) == (1, "")
+    assert err.startswith("[ERROR] ") and "median" in err
+    assert not (ours / "new.wsp").exists()
 
 
 def test_create_refuses_bad_retention_cleanly(sides, capsys):

@@ -1,2 +1,0 @@
-"""Temporary single import point for the whisper API used by the CLI (until storage.whisper lands)."""
-import whisper  # noqa: F401
