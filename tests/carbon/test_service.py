@@ -1,0 +1,191 @@
+"""make_service: wiring, listen settings, self-metrics, and the order of a clean stop."""
+import pickle
+import struct
+
+import whisper
+from twisted.internet import defer
+from twisted.internet.protocol import Factory
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.protocols.basic import LineOnlyReceiver
+
+from carbon.config import CarbonConfig, package_conf_dir
+from carbon.parse import parse_lines
+from carbon.service import LISTEN_BACKLOG, make_service, storage_rule_paths
+from storage.paths import metric_path
+
+NOW = 1_700_000_040
+
+
+class Store:
+    """Stand-in for storage.whisper.batch.WhisperStore over whisper 1.1.10."""
+
+    def __init__(self):
+        self.closed = False
+
+    def exists(self, path):
+        return path.exists()
+
+    def create(self, path, archives, x_files_factor, aggregation_method):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        whisper.create(str(path), list(archives), x_files_factor, aggregation_method)
+
+    def write(self, path, timestamps, values, now=None):
+        whisper.update_many(str(path), list(dict(zip(timestamps.tolist(), values.tolist(), strict=True)).items()),
+                            now=now)
+        return len(timestamps)
+
+    def info(self, path):
+        return whisper.info(str(path))
+
+    def close(self):
+        self.closed = True
+
+
+class LineReceiver(LineOnlyReceiver):
+    """A minimal line receiver speaking the protocols' sink interface."""
+
+    delimiter = b"\n"
+
+    def connectionMade(self):  # noqa: N802
+        self.factory.sink.register_producer(self.transport)
+
+    def connectionLost(self, reason):  # noqa: N802
+        self.factory.sink.unregister_producer(self.transport)
+
+    def lineReceived(self, line):  # noqa: N802
+        sink = self.factory.sink
+        sink.accept(parse_lines(line + b"\n", sink.names, self.factory.clock.seconds()), "test")
+
+
+def line_receivers(clock):
+    def build(config, sink, reactor):
+        from twisted.application.internet import TCPServer
+
+        factory = Factory.forProtocol(LineReceiver)
+        factory.sink, factory.clock = sink, clock
+        return [TCPServer(config.line_receiver_port, factory, backlog=LISTEN_BACKLOG,
+                          interface=config.line_receiver_interface, reactor=reactor)]
+    return build
+
+
+def make(tmp_path, **overrides):
+    reactor = MemoryReactorClock()
+    reactor.advance(NOW)
+    settings = dict(storage_dir=tmp_path, local_data_dir=tmp_path / "whisper",
+                    conf_dir=tmp_path / "conf", line_receiver_port=2003,
+                    cache_query_port=7002, carbon_metric_interval=60)
+    settings.update(overrides)
+    config = CarbonConfig(**settings)
+    store = Store()
+    service = make_service(config, reactor, store=store, receivers=line_receivers(reactor),
+                           run_blocking=defer.maybeDeferred, hostname="web01.example")
+    return reactor, service, store
+
+
+def connect(reactor, port):
+    (factory,) = [f for p, f, _, _ in reactor.tcpServers if p == port]
+    protocol = factory.buildProtocol(("127.0.0.1", 5555))
+    transport = StringTransport()
+    protocol.makeConnection(transport)
+    return protocol, transport
+
+
+def query(reactor, metric):
+    protocol, transport = connect(reactor, 7002)
+    body = pickle.dumps({"type": "cache-query", "metric": metric}, protocol=2)
+    protocol.dataReceived(struct.pack("!L", len(body)) + body)
+    raw = transport.value()
+    return pickle.loads(raw[4:])["datapoints"]
+
+
+def on_disk(tmp_path, name):
+    path = metric_path(tmp_path / "whisper", name)
+    (start, _, step), values = whisper.fetch(str(path), NOW - 600, NOW + 60, now=NOW + 60)
+    return [(start + i * step, v) for i, v in enumerate(values) if v is not None]
+
+
+def test_listeners_use_the_configured_interfaces_and_a_large_backlog(tmp_path):
+    reactor, service, _ = make(tmp_path, line_receiver_interface="127.0.0.1",
+                               cache_query_interface="127.0.0.2")
+    service.startService()
+    ports = {(port, interface): backlog for port, _, backlog, interface in reactor.tcpServers}
+    assert ports == {(2003, "127.0.0.1"): LISTEN_BACKLOG, (7002, "127.0.0.2"): LISTEN_BACKLOG}
+    service.stopService()
+
+
+def test_points_flow_from_a_receiver_to_disk_and_are_queryable_meanwhile(tmp_path):
+    reactor, service, _ = make(tmp_path, max_updates_per_second=1)
+    service.startService()
+    protocol, _ = connect(reactor, 2003)
+    protocol.dataReceived(b"a.b 1 %d\na.c 2 %d\n" % (NOW - 60, NOW - 60))
+    assert query(reactor, "a.b") == [(NOW - 60.0, 1.0)]
+    reactor.advance(1)
+    reactor.advance(1)
+    assert on_disk(tmp_path, "a.b") == [(NOW - 60, 1.0)]
+    assert on_disk(tmp_path, "a.c") == [(NOW - 60, 2.0)]
+    service.stopService()
+
+
+def test_stop_pauses_receivers_flushes_everything_then_closes(tmp_path):
+    reactor, service, store = make(tmp_path, max_updates_per_second=1)
+    service.startService()
+    protocol, transport = connect(reactor, 2003)
+    protocol.dataReceived(b"".join(b"m.%d %d %d\n" % (i, i, NOW - 60) for i in range(20)))
+    assert len(service.pipeline.cache) == 20
+    stopped = []
+    service.stopService().addCallback(stopped.append)
+    assert transport.producerState == "paused"
+    for _ in range(5):
+        reactor.advance(0)
+    assert stopped and store.closed
+    assert service.pipeline.cache.size == 0
+    assert all(on_disk(tmp_path, f"m.{i}") == [(NOW - 60, float(i))] for i in range(20))
+    assert not any(child.running for child in service)
+    assert not reactor.getDelayedCalls()
+
+
+def test_self_metrics_are_written_under_carbon_agents_host(tmp_path):
+    reactor, service, _ = make(tmp_path)
+    service.startService()
+    protocol, _ = connect(reactor, 2003)
+    protocol.dataReceived(b"x 1 %d\nbad line\n" % (NOW - 60))
+    reactor.advance(60)
+    stopped = []
+    service.stopService().addCallback(stopped.append)
+    reactor.advance(0)
+    assert stopped
+    agent = tmp_path / "whisper" / "carbon" / "agents" / "web01_example"
+    assert (agent / "metricsReceived.wsp").exists()
+    assert (agent / "rejected" / "malformed_line.wsp").exists()
+    assert on_disk(tmp_path, "carbon.agents.web01_example.metricsReceived") == [(NOW + 60, 1.0)]
+
+
+def test_whitelist_files_are_read_from_conf_dir(tmp_path):
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "blacklist.conf").write_text("^secret\\.\n")
+    reactor, service, _ = make(tmp_path, use_whitelist=True,
+                               whitelist_path=conf / "whitelist.conf",
+                               blacklist_path=conf / "blacklist.conf")
+    service.startService()
+    protocol, _ = connect(reactor, 2003)
+    protocol.dataReceived(b"secret.x 1 %d\nopen.x 1 %d\n" % (NOW - 60, NOW - 60))
+    assert query(reactor, "secret.x") == [] and query(reactor, "open.x") != []
+    assert service.pipeline.stats.counters["blacklistMatches"] == 1
+    service.stopService()
+
+
+def test_disabled_ports_do_not_listen(tmp_path):
+    reactor, service, _ = make(tmp_path, line_receiver_port=2003, cache_query_port=0)
+    service.startService()
+    assert [port for port, *_ in reactor.tcpServers] == [2003]
+    service.stopService()
+
+
+def test_storage_rules_come_from_conf_dir_or_the_shipped_examples(tmp_path):
+    shipped = package_conf_dir()
+    schemas, aggregation = storage_rule_paths(shipped)
+    assert schemas.name.startswith("storage-schemas.conf")
+    assert aggregation.name.startswith("storage-aggregation.conf")
+    (tmp_path / "storage-schemas.conf").write_text("[a]\npattern = .*\nretentions = 1m:1d\n")
+    assert storage_rule_paths(tmp_path) == (tmp_path / "storage-schemas.conf", None)
