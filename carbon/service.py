@@ -32,6 +32,13 @@ from carbon.config import CarbonConfig, package_conf_dir
 from carbon.filters import MetricFilter
 from carbon.instrumentation import InstrumentationService, Recorder, Stats, agent_prefix
 from carbon.names import MetricIndex
+from carbon.protocols import (
+    ConnectionLimit,
+    DatagramReceiver,
+    PickleFactory,
+    PlaintextFactory,
+    ReceiverLimits,
+)
 from carbon.writer import ReloadingRules, Writer, WriterService, WriterSettings
 from storage.schemas import StorageRules
 
@@ -93,25 +100,54 @@ def default_set_aggregation(path: str, method: str) -> str:
     return whisper.setAggregationMethod(path, method)
 
 
-ReceiverBuilder = Callable[[CarbonConfig, Sink, Any], list[Service]]
+ReceiverBuilder = Callable[[CarbonConfig, Sink, Any, ConnectionLimit], list[Service]]
 
 
-def default_receivers(config: CarbonConfig, sink: Sink, reactor: Any) -> list[Service]:
+class _ReceiverServer(TCPServer):
+    """A TCP listener whose port pauses accepting while MAX_RECEIVER_CONNECTIONS are open."""
+
+    def __init__(self, connections: ConnectionLimit, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.connections = connections
+
+    def privilegedStartService(self) -> None:  # noqa: N802 (Twisted's name)
+        super().privilegedStartService()
+        self.connections.add_port(self._port)
+
+    def startService(self) -> None:  # noqa: N802
+        already_listening = self._port is not None
+        super().startService()
+        if not already_listening:
+            self.connections.add_port(self._port)
+
+    def stopService(self) -> Any:  # noqa: N802
+        if self._port is not None and self._port in self.connections.ports:
+            self.connections.remove_port(self._port)
+        return super().stopService()
+
+
+def default_receivers(
+    config: CarbonConfig, sink: Sink, reactor: Any, connections: ConnectionLimit
+) -> list[Service]:
     """TCP line, UDP line and pickle listeners from carbon.protocols, per carbon.conf ports."""
-    from carbon import protocols
-
+    limits = ReceiverLimits(max_pickle_bytes=config.pickle_receiver_max_length,
+                            idle_timeout=config.metric_client_idle_timeout)
+    index = sink.names
     services: list[Service] = []
     if config.line_receiver_port:
-        factory = protocols.LineReceiverFactory(sink)
-        services.append(TCPServer(config.line_receiver_port, factory, backlog=LISTEN_BACKLOG,
-                                  interface=config.line_receiver_interface, reactor=reactor))
+        factory = PlaintextFactory(sink, index, limits, reactor, connections)
+        services.append(_ReceiverServer(connections, config.line_receiver_port, factory,
+                                        backlog=LISTEN_BACKLOG,
+                                        interface=config.line_receiver_interface, reactor=reactor))
     if config.enable_udp_listener and config.udp_receiver_port:
-        services.append(UDPServer(config.udp_receiver_port, protocols.LineDatagramProtocol(sink),
+        services.append(UDPServer(config.udp_receiver_port,
+                                  DatagramReceiver(sink, index, limits, reactor),
                                   interface=config.udp_receiver_interface, reactor=reactor))
     if config.pickle_receiver_port:
-        factory = protocols.PickleReceiverFactory(sink, max_length=config.pickle_receiver_max_length)
-        services.append(TCPServer(config.pickle_receiver_port, factory, backlog=LISTEN_BACKLOG,
-                                  interface=config.pickle_receiver_interface, reactor=reactor))
+        factory = PickleFactory(sink, index, limits, reactor, connections)
+        services.append(_ReceiverServer(connections, config.pickle_receiver_port, factory,
+                                        backlog=LISTEN_BACKLOG,
+                                        interface=config.pickle_receiver_interface, reactor=reactor))
     return services
 
 
@@ -220,13 +256,14 @@ def make_service(
         query_service = TCPServer(config.cache_query_port, CacheQueryFactory(handler),
                                   backlog=LISTEN_BACKLOG, interface=config.cache_query_interface,
                                   reactor=reactor)
+    connections = ConnectionLimit(config.max_receiver_connections)
     recorder = Recorder(
         stats, cache, index,
         agent_prefix(config.carbon_metric_prefix, config.instance,
                      hostname if hostname is not None else socket.gethostname()),
-        lambda: len(sink.producers), reactor.seconds,
+        lambda: connections.open, reactor.seconds,
     )
     instrumentation = InstrumentationService(recorder, config.carbon_metric_interval, reactor)
     filter_reload = _FilterReload(metric_filter, reactor) if metric_filter is not None else None
     return CarbonService(pipeline, writer_service, query_service, instrumentation,
-                         receivers(config, sink, reactor), filter_reload)
+                         receivers(config, sink, reactor, connections), filter_reload)

@@ -4,12 +4,10 @@ import struct
 
 import whisper
 from twisted.internet import defer
-from twisted.internet.protocol import Factory
+from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock, StringTransport
-from twisted.protocols.basic import LineOnlyReceiver
 
 from carbon.config import CarbonConfig, package_conf_dir
-from carbon.parse import parse_lines
 from carbon.service import LISTEN_BACKLOG, make_service, storage_rule_paths
 from storage.paths import metric_path
 
@@ -41,35 +39,49 @@ class Store:
         self.closed = True
 
 
-class LineReceiver(LineOnlyReceiver):
-    """A minimal line receiver speaking the protocols' sink interface."""
+class FakePort:
+    """A listening port (TCP or UDP) that records pausing, as the real ones support."""
 
-    delimiter = b"\n"
+    def __init__(self, port):
+        self.port = port
+        self.paused = False
+        self.listening = True
 
-    def connectionMade(self):  # noqa: N802
-        self.factory.sink.register_producer(self.transport)
+    def pauseProducing(self):  # noqa: N802
+        self.paused = True
 
-    def connectionLost(self, reason):  # noqa: N802
-        self.factory.sink.unregister_producer(self.transport)
+    def resumeProducing(self):  # noqa: N802
+        self.paused = False
 
-    def lineReceived(self, line):  # noqa: N802
-        sink = self.factory.sink
-        sink.accept(parse_lines(line + b"\n", sink.names, self.factory.clock.seconds()), "test")
+    def stopListening(self):  # noqa: N802
+        self.listening = False
+
+    def getHost(self):  # noqa: N802
+        return IPv4Address("TCP", "127.0.0.1", self.port)
 
 
-def line_receivers(clock):
-    def build(config, sink, reactor):
-        from twisted.application.internet import TCPServer
+class Reactor(MemoryReactorClock):
+    """MemoryReactorClock plus UDP, with ports that can pause."""
 
-        factory = Factory.forProtocol(LineReceiver)
-        factory.sink, factory.clock = sink, clock
-        return [TCPServer(config.line_receiver_port, factory, backlog=LISTEN_BACKLOG,
-                          interface=config.line_receiver_interface, reactor=reactor)]
-    return build
+    def __init__(self):
+        super().__init__()
+        self.udpServers = []
+        self.ports = {}
+
+    def listenTCP(self, port, factory, backlog=50, interface=""):  # noqa: N802
+        super().listenTCP(port, factory, backlog, interface)
+        self.ports[port] = FakePort(port)
+        return self.ports[port]
+
+    def listenUDP(self, port, protocol, interface="", maxPacketSize=8192):  # noqa: N802
+        self.udpServers.append((port, protocol, interface, maxPacketSize))
+        transport = FakePort(port)
+        protocol.makeConnection(transport)
+        return transport
 
 
 def make(tmp_path, **overrides):
-    reactor = MemoryReactorClock()
+    reactor = Reactor()
     reactor.advance(NOW)
     settings = dict(storage_dir=tmp_path, local_data_dir=tmp_path / "whisper",
                     conf_dir=tmp_path / "conf", line_receiver_port=2003,
@@ -77,8 +89,8 @@ def make(tmp_path, **overrides):
     settings.update(overrides)
     config = CarbonConfig(**settings)
     store = Store()
-    service = make_service(config, reactor, store=store, receivers=line_receivers(reactor),
-                           run_blocking=defer.maybeDeferred, hostname="web01.example")
+    service = make_service(config, reactor, store=store, run_blocking=defer.maybeDeferred,
+                           hostname="web01.example")
     return reactor, service, store
 
 
@@ -106,10 +118,42 @@ def on_disk(tmp_path, name):
 
 def test_listeners_use_the_configured_interfaces_and_a_large_backlog(tmp_path):
     reactor, service, _ = make(tmp_path, line_receiver_interface="127.0.0.1",
-                               cache_query_interface="127.0.0.2")
+                               cache_query_interface="127.0.0.2", enable_udp_listener=True,
+                               udp_receiver_port=2013, udp_receiver_interface="127.0.0.3")
     service.startService()
     ports = {(port, interface): backlog for port, _, backlog, interface in reactor.tcpServers}
-    assert ports == {(2003, "127.0.0.1"): LISTEN_BACKLOG, (7002, "127.0.0.2"): LISTEN_BACKLOG}
+    assert ports == {(2003, "127.0.0.1"): LISTEN_BACKLOG, (2004, "0.0.0.0"): LISTEN_BACKLOG,
+                     (7002, "127.0.0.2"): LISTEN_BACKLOG}
+    assert [(port, interface) for port, _, interface, _ in reactor.udpServers] == [(2013, "127.0.0.3")]
+    service.stopService()
+
+
+def test_pickle_and_udp_points_reach_the_cache(tmp_path):
+    reactor, service, _ = make(tmp_path, enable_udp_listener=True, udp_receiver_port=2003)
+    service.startService()
+    protocol, _ = connect(reactor, 2004)
+    body = pickle.dumps([("p.a", (NOW - 60, 1.0)), ("p.b", (NOW - 60, 2.0))], protocol=2)
+    protocol.dataReceived(struct.pack("!L", len(body)) + body)
+    (_, udp, _, _) = reactor.udpServers[0]
+    udp.datagramReceived(b"u.a 3 %d\n" % (NOW - 60), ("127.0.0.1", 9))
+    assert query(reactor, "p.b") == [(NOW - 60.0, 2.0)]
+    assert query(reactor, "u.a") == [(NOW - 60.0, 3.0)]
+    service.stopService()
+    assert udp.transport.paused  # stopping pauses the UDP socket too
+
+
+def test_max_receiver_connections_is_shared_by_the_listeners(tmp_path):
+    reactor, service, _ = make(tmp_path, max_receiver_connections=1)
+    service.startService()
+    protocol, _ = connect(reactor, 2003)
+    (factory,) = [f for p, f, _, _ in reactor.tcpServers if p == 2004]
+    assert factory.buildProtocol(("127.0.0.1", 6)) is None
+    assert service.pipeline.stats.counters["rejected.too_many_connections"] == 1
+    assert reactor.ports[2003].paused and reactor.ports[2004].paused
+    assert not reactor.ports[7002].paused
+    protocol.connectionLost(None)
+    assert not reactor.ports[2003].paused and not reactor.ports[2004].paused
+    assert factory.buildProtocol(("127.0.0.1", 6)) is not None
     service.stopService()
 
 
@@ -176,9 +220,10 @@ def test_whitelist_files_are_read_from_conf_dir(tmp_path):
 
 
 def test_disabled_ports_do_not_listen(tmp_path):
-    reactor, service, _ = make(tmp_path, line_receiver_port=2003, cache_query_port=0)
+    reactor, service, _ = make(tmp_path, pickle_receiver_port=0, cache_query_port=0)
     service.startService()
     assert [port for port, *_ in reactor.tcpServers] == [2003]
+    assert reactor.udpServers == []
     service.stopService()
 
 
