@@ -1,0 +1,149 @@
+"""Aggregation kernels shared by the function groups (graphite's ``aggFuncs``).
+
+Every kernel reduces a float64 matrix along one axis, where NaN plays the
+part of graphite's ``None``; a reduction graphite's ``safe*`` helper answers
+with ``None`` comes back as NaN. Sums are accumulated in order (``cumsum``)
+so results match graphite's left-to-right Python ``sum`` bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from render.functions.params import InputError
+
+#: Canonical aggregation names, in graphite's order.
+AGG_FUNCS = (
+    "average", "avg_zero", "median", "sum", "min", "max", "diff",
+    "stddev", "count", "range", "multiply", "last",
+)
+#: Alternative spellings graphite accepts.
+AGG_ALIASES = {"rangeOf": "range", "avg": "average", "total": "sum", "current": "last"}
+
+
+def agg_function_names() -> list[str]:
+    """Every name an ``aggFunc`` parameter accepts without deprecation."""
+    return [*AGG_FUNCS, *AGG_ALIASES]
+
+
+def canonical_agg(name: str) -> str:
+    """``name`` resolved to a canonical aggregation, or InputError."""
+    if name in AGG_FUNCS:
+        return name
+    if name in AGG_ALIASES:
+        return AGG_ALIASES[name]
+    raise InputError(f"cannot aggregate func={name!r}: unsupported aggregation function")
+
+
+def _ordered_sum(m: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    return np.cumsum(np.where(valid, m, 0.0), axis=0)[-1]
+
+
+def _pick(m: np.ndarray, index: np.ndarray) -> np.ndarray:
+    return np.take_along_axis(m, index[np.newaxis, ...], axis=0)[0]
+
+
+def _first(m: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    return _pick(m, np.argmax(valid, axis=0))
+
+
+def _last(m: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    n = m.shape[0]
+    return _pick(m, n - 1 - np.argmax(valid[::-1], axis=0))
+
+
+def _diff(m: np.ndarray) -> np.ndarray:
+    acc = np.full(m.shape[1:], np.nan)
+    for row in m:
+        missing_acc = np.isnan(acc)
+        acc = np.where(missing_acc, row, np.where(np.isnan(row), acc, acc - row))
+    return acc
+
+
+def _median(m: np.ndarray, valid: np.ndarray, count: np.ndarray) -> np.ndarray:
+    ordered = np.sort(m, axis=0)  # NaN sorts last
+    low = np.maximum((count - 1) // 2, 0)
+    high = np.maximum(count // 2, 0)
+    a = _pick(ordered, low)
+    b = _pick(ordered, high)
+    return np.where(count % 2 == 0, (a + b) / 2, b)
+
+
+def reduce_axis(matrix: np.ndarray, func: str, axis: int = 0) -> np.ndarray:
+    """Apply aggregation ``func`` along ``axis``; missing values are NaN.
+
+    Matches graphite's ``safe*`` helpers given the full row including its
+    ``None`` values: ``avg_zero`` counts them as zero, ``multiply`` is
+    missing if any value is, ``count`` is 0 (not missing) for an all-missing
+    row, everything else ignores missing values.
+    """
+    func = canonical_agg(func)
+    m = np.moveaxis(np.asarray(matrix, dtype=np.float64), axis, 0)
+    out_shape = m.shape[1:]
+    n = m.shape[0]
+    if n == 0:
+        if func in ("count",):
+            return np.zeros(out_shape)
+        return np.full(out_shape, np.nan)
+    valid = ~np.isnan(m)
+    count = valid.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if func == "sum":
+            result = _ordered_sum(m, valid)
+        elif func == "average":
+            result = _ordered_sum(m, valid) / count
+        elif func == "avg_zero":
+            return _ordered_sum(m, valid) / n
+        elif func == "median":
+            result = _median(m, valid, count)
+        elif func == "min":
+            result = np.fmin.reduce(m, axis=0)
+        elif func == "max":
+            result = np.fmax.reduce(m, axis=0)
+        elif func == "diff":
+            result = _diff(m)
+        elif func == "stddev":
+            mean = _ordered_sum(m, valid) / count
+            squares = _ordered_sum((m - mean) ** 2, valid)
+            result = np.sqrt(squares / count)
+        elif func == "count":
+            return count.astype(np.float64)
+        elif func == "range":
+            result = np.fmax.reduce(m, axis=0) - np.fmin.reduce(m, axis=0)
+        elif func == "multiply":
+            return np.cumprod(m, axis=0)[-1]
+        else:
+            result = _last(m, valid)
+    return np.where(count > 0, result, np.nan)
+
+
+def reduce_values(values: np.ndarray, func: str) -> float | None:
+    """One series' values reduced with ``func``; None when graphite says None."""
+    result = float(reduce_axis(values.reshape(-1, 1), func, axis=0)[0])
+    return None if math.isnan(result) else result
+
+
+def percentile(values: Sequence[float] | np.ndarray, n: float, interpolate: bool = False) -> float | None:
+    """graphite's ``_getPercentile``: the NIST rank-based percentile of the non-missing values."""
+    points = np.sort(np.asarray(values, dtype=np.float64))
+    points = points[~np.isnan(points)]
+    size = len(points)
+    if size == 0:
+        return None
+    fractional_rank = (n / 100.0) * (size + 1)
+    rank = int(fractional_rank)
+    fraction = fractional_rank - rank
+    if not interpolate:
+        rank += int(math.ceil(fraction))
+    if rank == 0:
+        result = points[0]
+    elif rank - 1 == size:
+        result = points[-1]
+    else:
+        result = points[rank - 1]
+    if interpolate and rank < size:  # graphite indexes past the end (IndexError) for n=100
+        result = result + fraction * (points[rank] - result)
+    return float(result)
