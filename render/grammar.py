@@ -9,10 +9,11 @@ the path "1"), keyword arguments need a positional one first, paths allow
 every printable ASCII character except `(){},.'"\\|` (which a backslash
 escapes), and strings keep their backslashes.
 
-Two deliberate differences, both errors where graphite-web quietly did
+Deliberate differences, all errors where graphite-web quietly did
 something else: trailing text is refused (graphite parses a prefix, so
-`sumSeries(a.b` silently fetched the path "sumSeries"), and a `template(...)`
-that is not a valid template is refused here rather than at evaluation.
+`sumSeries(a.b` silently fetched the path "sumSeries"); a `template(...)`
+that is not a valid template is refused here rather than at evaluation;
+a repeated keyword argument is refused (graphite kept the last one).
 
 No global state and no lock: each call builds its own small parser.
 """
@@ -33,6 +34,9 @@ _ESCAPABLE = re.escape(PATH_SYMBOLS + "=")
 _PARTIAL = rf"(?:[{_METRIC_CHAR}]|\\[{_ESCAPABLE}])++"
 _ELEMENT = rf"(?:{_PARTIAL}|\{{{_PARTIAL}(?:,{_PARTIAL})*+\}})++"
 _PATH = re.compile(rf"{_ELEMENT}(?:\.{_ELEMENT})*+")
+_PATH_CONTINUES = frozenset(PATH_SYMBOLS.replace("(", "")) | {
+    chr(c) for c in range(33, 127) if chr(c) not in PATH_SYMBOLS
+}
 _UNESCAPE = re.compile(r"\\(.)")
 # A number only counts when ",", ")" or the end follows (after whitespace).
 _AFTER_NUMBER = r"(?=[ \t\r\n]*(?:[,)]|\Z))"
@@ -63,24 +67,31 @@ class TemplateError(ValueError):
     """A `template[name]` value that cannot stand where graphite substitutes it."""
 
 
-class _InvalidTemplate(Exception):
-    """Raised through the descent: a `template(...)` the template rule refused."""
+class _Refused(Exception):
+    """Raised through the descent for text graphite's grammar accepts but its
+    evaluator would refuse or silently reinterpret."""
 
-    def __init__(self, pos: int) -> None:
-        super().__init__(pos)
+    def __init__(self, pos: int, reason: str) -> None:
+        super().__init__(pos, reason)
         self.pos = pos
+        self.reason = reason
 
 
 def parse(target: str) -> Expr:
-    """Parse one `target=` expression into its syntax tree."""
+    """Parse one `target=` expression into its syntax tree.
+
+    Tabs first expand to 8-column stops, as pyparsing does (so a tab inside
+    a string literal becomes spaces, and error columns count expanded tabs).
+    """
     return _Parser(target).parse()
 
 
 class _Parser:
     """One parse of one target; keeps the furthest failure for the error."""
 
-    def __init__(self, text: str) -> None:
-        self.text = text
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.text = target.expandtabs() if "\t" in target else target
         self.fail_pos = -1
         self.expected: list[str] = []
 
@@ -90,16 +101,12 @@ class _Parser:
         text = self.text
         start = _WS.match(text).end()
         if start == len(text):
-            raise GrammarError(text, start + 1, "empty target")
+            raise GrammarError(self.target, start + 1, "empty target")
         try:
             result = self.expression(start)
-        except _InvalidTemplate as bad:
-            raise GrammarError(
-                text,
-                bad.pos + 1,
-                f"invalid template() at column {bad.pos + 1}: it takes a path or call, "
-                "then string/numeric defaults, all positional or all keyword",
-            ) from None
+        except _Refused as refused:
+            reason = f"{refused.reason} at column {refused.pos + 1}"
+            raise GrammarError(self.target, refused.pos + 1, reason) from None
         if result is not None:
             node, end = result
             end = _WS.match(text, end).end()
@@ -119,7 +126,7 @@ class _Parser:
         found = "end of target" if pos >= len(self.text) else repr(self.text[pos])
         expected = " or ".join(self.expected)
         return GrammarError(
-            self.text, pos + 1, f"unexpected {found} at column {pos + 1}, expected {expected}"
+            self.target, pos + 1, f"unexpected {found} at column {pos + 1}, expected {expected}"
         )
 
     # -- expressions -----------------------------------------------------
@@ -151,7 +158,8 @@ class _Parser:
             return None
         open_at = _WS.match(text, name_match.end()).end()
         if not text.startswith("(", open_at):
-            self.fail(open_at, "'('")
+            if open_at == len(text) or text[open_at] not in _PATH_CONTINUES:
+                self.fail(open_at, "'('")
             return None
         args: list[Arg] = []
         kwargs: list[tuple[str, Arg]] = []
@@ -172,7 +180,13 @@ class _Parser:
             return None
         name = name_match.group()
         if name == "template":
-            raise _InvalidTemplate(pos)
+            raise _Refused(
+                pos,
+                "invalid template(): it takes a path or call, then string/numeric "
+                "defaults, all positional or all keyword,",
+            )
+        if len({key for key, _ in kwargs}) != len(kwargs):
+            raise _Refused(pos, f"repeated keyword argument in {name}()")
         source = text[pos : close_at + 1]
         return Call(name, tuple(args), tuple(kwargs), source=source), close_at + 1
 
@@ -258,6 +272,8 @@ class _Parser:
         if found is None:
             return None
         raw = found.group()
+        if self.text.startswith(".", found.end()):
+            self.fail(found.end() + 1, "a path node after '.'")
         return PathExpr(_UNESCAPE.sub(r"\1", raw) if "\\" in raw else raw), found.end()
 
     # -- template --------------------------------------------------------
@@ -284,6 +300,8 @@ class _Parser:
         if not text.startswith(")", close_at):
             self.fail(close_at, "',' or ')'")
             return None
+        if len({key for key, _ in named}) != len(named):
+            raise _Refused(pos, "repeated keyword argument in template()")
         source = text[pos : close_at + 1]
         return Call("template", (node, *defaults), tuple(named), source=source), close_at + 1
 
@@ -342,9 +360,13 @@ def apply_template(node: Expr, params: Mapping[str, str] | None = None) -> Expr:
     the template's expression `$name` is replaced textually in paths; a path
     that is exactly `$name` becomes the value itself (a number when it looks
     numeric). Strings are never substituted. An inner template uses only its
-    own variables.
+    own variables. A target that expands to a bare value is an error (graphite
+    fails on it with a 500).
     """
-    return _expand(node, None, params or {})
+    expanded = _expand(node, None, params or {})
+    if not isinstance(expanded, PathExpr | Call):
+        raise TemplateError(f"cannot expand target={node}: it becomes the value {expanded}")
+    return expanded
 
 
 def _expand(node: Arg, variables: dict[str, object] | None, params: Mapping[str, str]) -> Arg:
