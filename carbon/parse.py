@@ -74,6 +74,13 @@ class Points:
         )
 
 
+def too_long_sample_bytes(max_line_length: int) -> int:
+    """How much of an over-long line a reject keeps: no more than a receiver
+    must buffer to see the line is too long, so the sample never depends on how
+    the line was split into reads."""
+    return min(REJECT_SAMPLE_BYTES, max_line_length + 1)
+
+
 def _timestamp_problem(timestamp: float, now: float) -> tuple[float, bool]:
     """(timestamp with -1 replaced by ``now``, whether it is out of range)."""
     if -2.0 < timestamp <= -1.0:
@@ -99,7 +106,7 @@ def parse_lines_py(
     rejects: list[Reject] = []
     for line in bytes(chunk).split(b"\n"):
         if len(line) > max_line_length:
-            rejects.append(Reject("line_too_long", line[:REJECT_SAMPLE_BYTES]))
+            rejects.append(Reject("line_too_long", line[:too_long_sample_bytes(max_line_length)]))
             continue
         fields = line.split()
         if not fields:

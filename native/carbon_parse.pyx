@@ -484,15 +484,18 @@ cdef Py_ssize_t scan_lines(
     return points
 
 
-cdef bytes line_sample(const uint8_t* buf, Py_ssize_t start, Py_ssize_t end, bint raw):
-    """The reject sample: the line (stripped unless ``raw``), cut to SAMPLE_BYTES."""
-    if not raw:
+cdef bytes line_sample(const uint8_t* buf, Py_ssize_t start, Py_ssize_t end, Py_ssize_t raw_limit):
+    """The reject sample: the line stripped and cut to SAMPLE_BYTES, or, when
+    ``raw_limit`` is positive (over-long lines), its first ``raw_limit`` bytes."""
+    cdef Py_ssize_t limit = raw_limit
+    if raw_limit <= 0:
+        limit = SAMPLE_BYTES
         while start < end and is_space(buf[start]):
             start += 1
         while end > start and is_space(buf[end - 1]):
             end -= 1
-    if end - start > SAMPLE_BYTES:
-        end = start + SAMPLE_BYTES
+    if end - start > limit:
+        end = start + limit
     return (<const char*>buf)[start:end]
 
 
@@ -508,6 +511,7 @@ def parse_lines(const uint8_t[::1] chunk not None, object index, double now,
     cdef const uint8_t* buf = &chunk[0] if n else <const uint8_t*>b""
     cdef Py_ssize_t capacity = count_lines(buf, n) if n else 0
     cdef Py_ssize_t points, nevents = 0, k, dropped = 0
+    cdef Py_ssize_t too_long_sample = min(<Py_ssize_t>SAMPLE_BYTES, max_line_length + 1)
     cdef Event* events = <Event*>malloc((capacity + 1) * sizeof(Event))
     cdef char* scratch = <char*>malloc((n if n < max_line_length else max_line_length) + 2)
     cdef locale_t c_locale = newlocale(LC_ALL_MASK, b"C", <locale_t>NULL)
@@ -535,7 +539,8 @@ def parse_lines(const uint8_t[::1] chunk not None, object index, double now,
             if event.kind != E_UNKNOWN_NAME:
                 rejects.append(make_reject(
                     REASONS[event.kind],
-                    line_sample(buf, event.line_start, event.line_end, event.kind == R_TOO_LONG)))
+                    line_sample(buf, event.line_start, event.line_end,
+                                too_long_sample if event.kind == R_TOO_LONG else 0)))
                 continue
             metric_id = table.find(buf + event.name_start, event.name_end - event.name_start,
                                    hash_bytes(buf + event.name_start,
@@ -547,7 +552,7 @@ def parse_lines(const uint8_t[::1] chunk not None, object index, double now,
                 except bad_name_error:
                     rejects.append(make_reject(
                         REASONS[R_BAD_NAME],
-                        line_sample(buf, event.line_start, event.line_end, False)))
+                        line_sample(buf, event.line_start, event.line_end, 0)))
                     dropped += 1
             ids[event.point] = metric_id
     finally:
