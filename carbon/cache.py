@@ -300,9 +300,17 @@ class MetricCache:
             values_sorted = values[order]
             # Metrics enter the cache in order of their first point in this batch.
             first_seen = order[bounds[:-1]]
+            starts_list = bounds.tolist()
+            ids_list = sorted_ids.tolist()
+            ts_list = ts_sorted.tolist()
+            values_list = values_sorted.tolist()
             for group in np.argsort(first_seen, kind="stable").tolist():
-                lo, hi = bounds[group], bounds[group + 1]
-                self._buffer_for(int(sorted_ids[lo])).extend(ts_sorted[lo:hi], values_sorted[lo:hi])
+                lo, hi = starts_list[group], starts_list[group + 1]
+                buf = self._buffer_for(ids_list[lo])
+                if hi - lo == 1:  # the common case: one point per metric per batch
+                    buf.append(ts_list[lo], values_list[lo])
+                else:
+                    buf.extend(ts_sorted[lo:hi], values_sorted[lo:hi])
         self.pending_points += count
         if self.is_full:
             self._mark_full()
