@@ -1,0 +1,266 @@
+"""Where render data comes from: whisper files under a data folder, plus carbon's cache.
+
+:class:`DataSource` answers two questions for the evaluator. ``leaves``
+(planning) says which files a pattern matches and what their headers are, so
+steps and point counts are known before any point is read. ``fetch`` reads
+every file of every pattern for one time window in a single pass, asks the
+carbon caches once (a CarbonLink ``cache-query-bulk``) for points not yet on
+disk, and merges them the way graphite-web's ``merge_with_cache`` does.
+
+Semantics kept from graphite-web 1.1.10 (``readers/whisper.py``,
+``render/datalib.py``): whisper's fetch alignment (``from`` exclusive,
+``until`` inclusive at step granularity, the first archive covering
+``now - from``), series named by metric and sorted by name within a pattern,
+``path_expression`` = the pattern, the request's xFilesFactor on every
+series, no series for a file whose fetch returns nothing. A metric that is
+only in the cache (no file yet) is not listed, as in graphite-web.
+
+Differences: a corrupt or unreadable file is logged and skipped instead of
+failing the whole render; cached points are merged for ``absmax``/``absmin``
+files too (graphite-web raises on those methods). ``seriesByTag`` is not
+served here yet: tagged names are found only when spelt exactly.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from render.series import Series
+from storage.finder import expand_leaves
+from storage.whisper import file as whisper_file
+from storage.whisper.errors import WhisperException
+from storage.whisper.format import Header
+
+log = logging.getLogger(__name__)
+
+Point = tuple[float, float]
+TimeInfo = tuple[int, int, int]
+
+
+class CacheClient(Protocol):
+    """What the data source needs from a CarbonLink client."""
+
+    def cache_query_bulk(self, metrics: Iterable[str]) -> dict[str, list[Point]]: ...
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One whisper file a pattern matched: metric name, file, parsed header."""
+
+    name: str
+    fs_path: Path
+    header: Header
+
+
+def fetch_interval(header: Header, start: int, end: int, now: int) -> tuple[TimeInfo, int] | None:
+    """``((from, until, step), points)`` whisper.fetch would return, from the header alone.
+
+    None when the window lies outside the file's retention (whisper returns
+    None then too). ``points`` is how many values come back: whisper returns
+    at most one ring's worth.
+    """
+    if start > end:
+        raise ValueError(f"cannot fetch from={start}: after until={end}")
+    oldest = now - header.max_retention
+    if start > now or end < oldest:
+        return None
+    start = max(start, oldest)
+    end = min(end, now)
+    archive = whisper_file.select_archive(header, start, now)
+    step = archive.seconds_per_point
+    first = start - start % step + step
+    until = end - end % step + step
+    if first == until:
+        until += step
+    return (first, until, step), min((until - first) // step, archive.points)
+
+
+def _last_per_interval(ts: np.ndarray, vals: np.ndarray, raw_step: int) -> tuple[np.ndarray, np.ndarray]:
+    """One point per raw step, the last one sent, ordered by first appearance (a dict's order)."""
+    keys = ts - np.mod(ts, raw_step)
+    unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    last = np.full(len(unique), -1, dtype=np.int64)
+    np.maximum.at(last, inverse, np.arange(len(keys)))
+    order = np.argsort(first, kind="stable")
+    return unique[order], vals[last[order]]
+
+
+def _by_abs(values: np.ndarray, pick_max: bool) -> float:
+    """whisper's absmax/absmin: the value with the largest/smallest magnitude, first on ties."""
+    magnitude = np.abs(values)
+    return float(values[np.argmax(magnitude) if pick_max else np.argmin(magnitude)])
+
+
+def _aggregate_per_interval(
+    ts: np.ndarray, vals: np.ndarray, step: int, method: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cached points consolidated to the fetch step with the file's aggregation method."""
+    keys = ts - np.mod(ts, step)
+    unique, inverse = np.unique(keys, return_inverse=True)
+    groups = len(unique)
+    if method in ("average", "avg_zero"):
+        result = np.bincount(inverse, weights=vals, minlength=groups) / np.bincount(inverse)
+    elif method == "sum":
+        result = np.bincount(inverse, weights=vals, minlength=groups)
+    elif method in ("max", "min"):
+        result = np.full(groups, -np.inf if method == "max" else np.inf)
+        (np.maximum if method == "max" else np.minimum).at(result, inverse, vals)
+    elif method == "last":
+        last = np.full(groups, -1, dtype=np.int64)
+        np.maximum.at(last, inverse, np.arange(len(vals)))
+        result = vals[last]
+    elif method in ("absmax", "absmin"):
+        result = np.array([_by_abs(vals[inverse == g], method == "absmax") for g in range(groups)])
+    else:
+        raise ValueError(f"cannot merge cached points aggregationMethod={method!r}: unknown method")
+    return unique, result
+
+
+def merge_cached(
+    values: np.ndarray,
+    start: int,
+    step: int,
+    points: Sequence[Point],
+    aggregation_method: str | None,
+    raw_step: int | None,
+) -> np.ndarray:
+    """``values`` (fetched from ``start`` every ``step``) with cached points written over them.
+
+    graphite-web's ``merge_with_cache``: keep the last point per raw step
+    (what whisper itself would keep), consolidate to ``step`` with the file's
+    aggregation method when the fetch step is coarser than the raw one, then
+    overwrite the slot each point falls in; points before ``start`` or past
+    the fetched values are ignored. Returns a new array.
+    """
+    if not points:
+        return values
+    ts = np.fromiter((p[0] for p in points), dtype=np.float64, count=len(points))
+    vals = np.fromiter((p[1] for p in points), dtype=np.float64, count=len(points))
+    finite = np.isfinite(ts)
+    if not finite.all():
+        ts, vals = ts[finite], vals[finite]
+    if raw_step is not None and raw_step > 1:
+        ts, vals = _last_per_interval(ts, vals, raw_step)
+    if aggregation_method and step != raw_step:
+        ts, vals = _aggregate_per_interval(ts, vals, step, aggregation_method)
+    index = np.trunc(ts - start).astype(np.int64) // step
+    keep = (index >= 0) & (index < len(values))
+    index, vals = index[keep], vals[keep]
+    # several points on one slot: the last one written wins
+    reversed_unique, position = np.unique(index[::-1], return_index=True)
+    merged = np.array(values, dtype=np.float64, copy=True)
+    merged[reversed_unique] = vals[::-1][position]
+    return merged
+
+
+def _read(leaf: Leaf, start: int, end: int, now: int) -> tuple[TimeInfo, np.ndarray, Header] | None:
+    """One file's fetch, with the header it was read with (None: nothing in the window)."""
+    fd = os.open(leaf.fs_path, os.O_RDONLY)
+    try:
+        header = whisper_file.read_header(fd, str(leaf.fs_path))
+        result = whisper_file.fetch(fd, str(leaf.fs_path), header, start, end, now)
+    finally:
+        os.close(fd)
+    if result is None:
+        return None
+    time_info, values, _known = result
+    return time_info, values, header
+
+
+class DataSource:
+    """Whisper files under ``data_dir`` and, optionally, carbon's cache through ``carbonlink``."""
+
+    def __init__(self, data_dir: str | os.PathLike, carbonlink: CacheClient | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.carbonlink = carbonlink
+
+    def find(self, pattern: str, limit: int | None = None) -> list[tuple[str, Path]]:
+        """``(metric, file)`` of every whisper file ``pattern`` matches, sorted by metric.
+
+        Raises ``storage.finder.FindLimitExceeded`` past ``limit`` matches.
+        """
+        return expand_leaves(self.data_dir, [pattern], limit)
+
+    def leaves(self, pattern: str, limit: int | None = None) -> list[Leaf]:
+        """The files ``pattern`` matches with their headers; unreadable files are logged and left out."""
+        found = []
+        for name, fs_path in self.find(pattern, limit):
+            try:
+                fd = os.open(fs_path, os.O_RDONLY)
+                try:
+                    header = whisper_file.read_header(fd, str(fs_path))
+                finally:
+                    os.close(fd)
+            except (OSError, WhisperException) as exc:
+                log.warning("cannot read header of file=%s: %s", fs_path, exc)
+                continue
+            found.append(Leaf(name, fs_path, header))
+        return found
+
+    def fetch(
+        self,
+        patterns: Iterable[str],
+        start: int,
+        end: int,
+        now: int,
+        *,
+        x_files_factor: float = 0.0,
+        leaves: Mapping[str, Sequence[Leaf]] | None = None,
+    ) -> dict[str, list[Series]]:
+        """Series of every pattern over ``(start, end]``, read in one pass.
+
+        ``leaves`` (from planning) saves finding the files again. A file
+        matched by several patterns is read once.
+        """
+        patterns = list(dict.fromkeys(patterns))
+        matched = {
+            pattern: list(leaves[pattern]) if leaves is not None and pattern in leaves
+            else self.leaves(pattern)
+            for pattern in patterns
+        }
+        by_name: dict[str, Leaf] = {}
+        for found in matched.values():
+            for leaf in found:
+                by_name.setdefault(leaf.name, leaf)
+        read = self._read_all(by_name.values(), start, end, now)
+        return {
+            pattern: [
+                Series(leaf.name, *read[leaf.name], path_expression=pattern,
+                       x_files_factor=x_files_factor)
+                for leaf in found if leaf.name in read
+            ]
+            for pattern, found in matched.items()
+        }
+
+    def _read_all(
+        self, leaves: Iterable[Leaf], start: int, end: int, now: int
+    ) -> dict[str, tuple[int, int, int, np.ndarray]]:
+        """``name -> (start, end, step, values)`` for every file with data, cache merged in."""
+        fetched: dict[str, tuple[TimeInfo, np.ndarray, Header]] = {}
+        for leaf in leaves:
+            try:
+                result = _read(leaf, start, end, now)
+            except (OSError, WhisperException) as exc:
+                log.warning("cannot fetch file=%s: %s", leaf.fs_path, exc)
+                continue
+            if result is not None:
+                fetched[leaf.name] = result
+        cached = self.carbonlink.cache_query_bulk(fetched) if self.carbonlink and fetched else {}
+        out = {}
+        for name, ((first, until, step), values, header) in fetched.items():
+            points = cached.get(name)
+            if points:
+                values = merge_cached(values, first, step, points, header.aggregation_method,
+                                      header.archives[0].seconds_per_point)
+            values.flags.writeable = False
+            out[name] = (first, until, step, values)
+        return out
+
+
+__all__ = ["CacheClient", "DataSource", "Leaf", "fetch_interval", "merge_cached"]
