@@ -134,6 +134,21 @@ def read_int(text: str) -> int:
     return int(value)
 
 
+def read_positive_int(text: str) -> int:
+    value = read_int(text)
+    if value < 1:
+        raise ValueError("expected a whole number >= 1")
+    return value
+
+
+def read_connection_limit(text: str) -> float:
+    """A whole number of connections >= 1, or inf."""
+    value = read_positive_limit(text)
+    if not math.isinf(value) and (not value.is_integer() or value < 1):
+        raise ValueError("expected a whole number >= 1 or inf")
+    return value
+
+
 def read_port(text: str) -> int:
     value = read_int(text)
     if value > 65535:
@@ -149,9 +164,10 @@ def read_seconds(text: str) -> float:
 
 
 def read_optional_seconds(text: str) -> float | None:
+    """Seconds, or None/0/empty for "never" (carbon's None)."""
     if text.strip() in ("", "None"):
         return None
-    return read_seconds(text)
+    return read_seconds(text) or None
 
 
 def read_optional_rate(text: str) -> float | None:
@@ -216,10 +232,10 @@ _ACTED_ON: dict[str, tuple[str, Callable[[str], Any]]] = {
     "UDP_RECEIVER_PORT": ("udp_receiver_port", read_port),
     "PICKLE_RECEIVER_INTERFACE": ("pickle_receiver_interface", read_interface),
     "PICKLE_RECEIVER_PORT": ("pickle_receiver_port", read_port),
-    "PICKLE_RECEIVER_MAX_LENGTH": ("pickle_receiver_max_length", read_int),
+    "PICKLE_RECEIVER_MAX_LENGTH": ("pickle_receiver_max_length", read_positive_int),
     "CACHE_QUERY_INTERFACE": ("cache_query_interface", read_interface),
     "CACHE_QUERY_PORT": ("cache_query_port", read_port),
-    "MAX_RECEIVER_CONNECTIONS": ("max_receiver_connections", read_positive_limit),
+    "MAX_RECEIVER_CONNECTIONS": ("max_receiver_connections", read_connection_limit),
     "METRIC_CLIENT_IDLE_TIMEOUT": ("metric_client_idle_timeout", read_optional_seconds),
     "MAX_CACHE_SIZE": ("max_cache_size", read_positive_limit),
     "CACHE_SIZE_LOW_WATERMARK": ("cache_size_low_watermark", read_limit),

@@ -162,6 +162,9 @@ def test_unknown_section_warns(tmp_path, caplog):
         ("MAX_UPDATES_PER_SECOND = 0", "> 0"),
         ("CARBON_METRIC_PREFIX = a..b", "prefix"),
         ("LOCAL_DATA_DIR = %(NOPE)s/x", "NOPE"),
+        ("PICKLE_RECEIVER_MAX_LENGTH = 0", ">= 1"),
+        ("MAX_RECEIVER_CONNECTIONS = 0.5", ">= 1"),
+        ("METRIC_CLIENT_IDLE_TIMEOUT = inf", "finite"),
     ],
 )
 def test_bad_values_name_file_line_key_and_reason(tmp_path, line, reason):
@@ -200,6 +203,18 @@ def test_interpolation_and_continuation_lines(tmp_path):
     )
     config = load_config(path, environ={})
     assert config.local_data_dir == Path("/srv/g/wsp")
+
+
+def test_limits_and_timeouts(tmp_path):
+    path = write(tmp_path, "[cache]\nMAX_RECEIVER_CONNECTIONS = 100\nMETRIC_CLIENT_IDLE_TIMEOUT = 0\n"
+                 "PICKLE_RECEIVER_MAX_LENGTH = 4096\n")
+    config = load_config(path, environ={})
+    assert config.max_receiver_connections == 100
+    assert config.metric_client_idle_timeout is None  # 0 means never, as None does
+    assert config.pickle_receiver_max_length == 4096
+    path = write(tmp_path, "[cache]\nMETRIC_CLIENT_IDLE_TIMEOUT = 30\nMAX_RECEIVER_CONNECTIONS = inf\n")
+    config = load_config(path, environ={})
+    assert config.metric_client_idle_timeout == 30 and config.max_receiver_connections == math.inf
 
 
 def test_render_section_is_accepted(tmp_path):
