@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         from twisted.internet import reactor  # importing it installs the reactor: only here
 
         service = make_service(config, reactor)
-    except (ConfigError, RulesError) as exc:
+    except (ConfigError, RulesError, ValueError) as exc:  # every ConfigError is a ValueError too
         print(f"carbyne serve: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     return _run_reactor(service, reactor)
