@@ -47,7 +47,14 @@ def fill_zeros(fd: int, offset: int, length: int) -> None:
 
 def pack_points(timestamps: np.ndarray, values: np.ndarray) -> bytes:
     """Points as the file stores them: 12 bytes each, big-endian uint32 then float64."""
+    for timestamp in timestamps:
+        _check_timestamp(int(timestamp))
     return b"".join(POINT.pack(int(t), float(v)) for t, v in zip(timestamps, values, strict=True))
+
+
+def _check_timestamp(timestamp: int) -> None:
+    if not 0 <= timestamp < UINT32_LIMIT:
+        raise OverflowError(f"cannot write timestamp={timestamp}: not a 32-bit unsigned number")
 
 
 def unpack_points(data: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -148,8 +155,7 @@ def archive_update_many(fd, table: np.ndarray, aggregation_type: int, xff: float
     for i, interval in enumerate(aligned):
         if i + 1 < len(aligned) and aligned[i + 1] == interval:
             continue
-        if not 0 <= interval < UINT32_LIMIT:
-            raise OverflowError(f"cannot write timestamp={interval}: not a 32-bit unsigned number")
+        _check_timestamp(interval)
         # whisper tests `not previousInterval`, so a run after interval 0 never breaks
         if previous and interval != previous + step:
             runs.append((previous - step * (len(run) - 1), b"".join(run)))

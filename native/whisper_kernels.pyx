@@ -1,0 +1,767 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Compiled Whisper kernels: point packing, archive writes with wrap-around, propagation with
+xFilesFactor, and fetch straight into float64 arrays. All I/O is pread/pwrite on a raw file
+descriptor, with the GIL released.
+
+Twin: storage/whisper/kernels_py.py (same functions, arguments, results and errors) follows
+whisper 1.1.10 one read and one write at a time. These kernels give the same bytes with
+fewer system calls: a propagation level reads the higher archive's points once for all its
+lower intervals, and writes its lower points as coalesced runs after replaying whisper's
+write order in memory (later writes to a slot win; a write to slot 0 moves the archive's
+base timestamp, exactly as whisper re-reads it before every write).
+
+The one place that touches Python objects is the order in which a level's lower intervals
+are visited: whisper iterates a Python set, so these kernels ask a real set (with the GIL,
+only when there is more than one interval).
+"""
+from libc.errno cimport EINTR, EIO, errno
+from libc.math cimport NAN, fabs
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
+from posix.unistd cimport pread, pwrite
+
+import os
+
+import numpy as np
+
+cdef enum:
+    POINT_SIZE = 12
+    ZERO_BLOCK = 1 << 16
+    STATUS_OK = 0
+    STATUS_SHORT = -1     # the file ended before a read finished
+    STATUS_OS = -2        # pread/pwrite failed; errno saved
+    STATUS_RANGE = -3     # a timestamp a uint32 cannot hold
+    STATUS_MEMORY = -4
+    STATUS_CAPACITY = -5  # output arrays too small
+
+cdef int64_t UINT32_LIMIT = 1LL << 32
+cdef unsigned char ZEROS[ZERO_BLOCK]  # static, zero-initialised: the non-sparse data area
+
+
+cdef struct Status:
+    int code
+    int errno_value
+    int64_t offset
+    int64_t size
+    int64_t value
+
+
+cdef struct Archive:
+    int64_t offset
+    int64_t step
+    int64_t points
+
+
+cdef struct Propagation:
+    int aggregation
+    double xff
+
+
+# ---------------------------------------------------------------- byte order and arithmetic
+
+cdef inline uint32_t load_u32(const unsigned char* p) noexcept nogil:
+    return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | <uint32_t>p[3]
+
+
+cdef inline double load_f64(const unsigned char* p) noexcept nogil:
+    cdef uint64_t bits = 0
+    cdef double value
+    cdef int i
+    for i in range(8):
+        bits = (bits << 8) | p[4 + i]
+    memcpy(&value, &bits, 8)
+    return value
+
+
+cdef inline void store_point(unsigned char* p, int64_t timestamp, double value) noexcept nogil:
+    cdef uint64_t bits
+    cdef int i
+    memcpy(&bits, &value, 8)
+    p[0] = <unsigned char>(timestamp >> 24)
+    p[1] = <unsigned char>(timestamp >> 16)
+    p[2] = <unsigned char>(timestamp >> 8)
+    p[3] = <unsigned char>timestamp
+    for i in range(8):
+        p[11 - i] = <unsigned char>(bits >> (8 * i))
+
+
+cdef inline int64_t floor_div(int64_t a, int64_t b) noexcept nogil:
+    cdef int64_t q = a / b
+    if (a % b != 0) and ((a < 0) != (b < 0)):
+        q -= 1
+    return q
+
+
+cdef inline int64_t floor_mod(int64_t a, int64_t b) noexcept nogil:
+    cdef int64_t r = a % b
+    if r != 0 and ((r < 0) != (b < 0)):
+        r += b
+    return r
+
+
+cdef inline int64_t slot_of(int64_t interval, int64_t base, Archive* archive) noexcept nogil:
+    """The ring slot whisper stores `interval` in, given the archive's base timestamp."""
+    return floor_mod(floor_div(interval - base, archive.step), archive.points)
+
+
+cdef inline int64_t ring_count(int64_t first, int64_t end, int64_t points) noexcept nogil:
+    """Slots whisper reads from first to end; equal slots mean the whole ring."""
+    if first < end:
+        return end - first
+    return points - first + end
+
+
+# ---------------------------------------------------------------- I/O
+
+cdef int read_exact(int fd, unsigned char* buffer, int64_t size, int64_t offset,
+                    Status* status) noexcept nogil:
+    cdef int64_t done = 0
+    cdef ssize_t got
+    while done < size:
+        got = pread(fd, buffer + done, size - done, offset + done)
+        if got < 0:
+            if errno == EINTR:
+                continue
+            status.code = STATUS_OS
+            status.errno_value = errno
+            return STATUS_OS
+        if got == 0:
+            status.code = STATUS_SHORT
+            status.offset = offset
+            status.size = size
+            return STATUS_SHORT
+        done += got
+    return STATUS_OK
+
+
+cdef int write_all(int fd, const unsigned char* buffer, int64_t size, int64_t offset,
+                   Status* status) noexcept nogil:
+    cdef int64_t done = 0
+    cdef ssize_t put
+    while done < size:
+        put = pwrite(fd, buffer + done, size - done, offset + done)
+        if put < 0 and errno == EINTR:
+            continue
+        if put <= 0:
+            status.code = STATUS_OS
+            status.errno_value = errno if put < 0 else EIO
+            return STATUS_OS
+        done += put
+    return STATUS_OK
+
+
+cdef int read_base(int fd, Archive* archive, int64_t* base, Status* status) noexcept nogil:
+    """The timestamp in an archive's first slot; 0 means never written."""
+    cdef unsigned char point[POINT_SIZE]
+    if read_exact(fd, point, POINT_SIZE, archive.offset, status) < 0:
+        return status.code
+    base[0] = load_u32(point)
+    return STATUS_OK
+
+
+cdef int read_ring(int fd, Archive* archive, int64_t first, int64_t count, unsigned char* buffer,
+                   Status* status) noexcept nogil:
+    """`count` (<= points) slots from `first` on, wrapping past the ring's end once."""
+    cdef int64_t tail = archive.points - first
+    if count <= tail:
+        return read_exact(fd, buffer, count * POINT_SIZE, archive.offset + first * POINT_SIZE, status)
+    if read_exact(fd, buffer, tail * POINT_SIZE, archive.offset + first * POINT_SIZE, status) < 0:
+        return status.code
+    return read_exact(fd, buffer + tail * POINT_SIZE, (count - tail) * POINT_SIZE, archive.offset,
+                      status)
+
+
+cdef void stable_sort(const int64_t* keys, int64_t* order, int64_t* scratch, int64_t n) noexcept nogil:
+    """Bottom-up merge sort of `order` by keys[order[i]], ascending, equal keys kept in order."""
+    cdef int64_t width = 1
+    cdef int64_t low, middle, high, i, j, k
+    cdef int64_t* source = order
+    cdef int64_t* target = scratch
+    cdef int64_t* swap
+    while width < n:
+        low = 0
+        while low < n:
+            middle = min(low + width, n)
+            high = min(low + 2 * width, n)
+            i = low
+            j = middle
+            k = low
+            while i < middle and j < high:
+                if keys[source[j]] < keys[source[i]]:
+                    target[k] = source[j]
+                    j += 1
+                else:
+                    target[k] = source[i]
+                    i += 1
+                k += 1
+            while i < middle:
+                target[k] = source[i]
+                i += 1
+                k += 1
+            while j < high:
+                target[k] = source[j]
+                j += 1
+                k += 1
+            low += 2 * width
+        swap = source
+        source = target
+        target = swap
+        width *= 2
+    if source != order:
+        memcpy(order, source, n * sizeof(int64_t))
+
+
+# ---------------------------------------------------------------- aggregation
+
+cdef double aggregate(int aggregation, const double* values, const uint8_t* known, int64_t count,
+                      int64_t known_count) noexcept nogil:
+    """whisper.aggregate over the known values (in order), as Python's sum/max/min compute it."""
+    cdef double total = 0.0
+    cdef double chosen = 0.0
+    cdef bint have = False
+    cdef int64_t i
+    if aggregation == 6:  # avg_zero: missing and zero points count as 0
+        for i in range(count):
+            if known[i] and values[i] != 0.0:
+                total += values[i]
+        return total / <double>count
+    for i in range(count):
+        if not known[i]:
+            continue
+        if aggregation == 1 or aggregation == 2:
+            total += values[i]
+        elif not have:
+            chosen = values[i]
+        elif aggregation == 3:
+            chosen = values[i]
+        elif aggregation == 4:
+            if values[i] > chosen:
+                chosen = values[i]
+        elif aggregation == 5:
+            if values[i] < chosen:
+                chosen = values[i]
+        elif aggregation == 7:
+            if fabs(values[i]) > fabs(chosen):
+                chosen = values[i]
+        elif aggregation == 8:
+            if fabs(values[i]) < fabs(chosen):
+                chosen = values[i]
+        have = True
+    if aggregation == 1:
+        return total / <double>known_count
+    if aggregation == 2:
+        return total
+    return chosen
+
+
+# ---------------------------------------------------------------- fetch
+
+cdef int64_t fetch_core(int fd, Archive* archive, int64_t from_interval, int64_t until_interval,
+                        double* values, uint8_t* known, int64_t capacity,
+                        Status* status) noexcept nogil:
+    cdef int64_t base, count, first, i, expected
+    cdef unsigned char* buffer
+    if read_base(fd, archive, &base, status) < 0:
+        return status.code
+    if base == 0:
+        count = floor_div(until_interval - from_interval, archive.step)
+        if count < 0:
+            count = 0
+        if count > capacity:
+            status.code = STATUS_CAPACITY
+            return STATUS_CAPACITY
+        for i in range(count):
+            values[i] = NAN
+            known[i] = 0
+        return count
+    first = slot_of(from_interval, base, archive)
+    count = ring_count(first, slot_of(until_interval, base, archive), archive.points)
+    if count > capacity:
+        status.code = STATUS_CAPACITY
+        return STATUS_CAPACITY
+    buffer = <unsigned char*>malloc(count * POINT_SIZE)
+    if buffer == NULL:
+        status.code = STATUS_MEMORY
+        return STATUS_MEMORY
+    try:
+        if read_ring(fd, archive, first, count, buffer, status) < 0:
+            return status.code
+        expected = from_interval
+        for i in range(count):
+            if <int64_t>load_u32(buffer + i * POINT_SIZE) == expected:
+                values[i] = load_f64(buffer + i * POINT_SIZE)
+                known[i] = 1
+            else:
+                values[i] = NAN
+                known[i] = 0
+            expected += archive.step
+        return count
+    finally:
+        free(buffer)
+
+
+# ---------------------------------------------------------------- propagation
+
+cdef int64_t python_set_order(int64_t* intervals, int64_t count) noexcept with gil:
+    """Rewrite intervals[:count] as list(set(intervals[:count])); returns the new count.
+
+    whisper visits a level's lower intervals in a Python set's iteration order, and that order
+    decides which interval becomes a fresh archive's base timestamp and which write wins a
+    shared slot. Asking a real set of Python ints keeps that order whatever the interpreter.
+    """
+    cdef int64_t i = 0
+    try:
+        for item in set([intervals[j] for j in range(count)]):
+            intervals[i] = item
+            i += 1
+        return i
+    except BaseException:
+        return -1
+
+
+cdef int write_lower_points(int fd, Archive* lower, int64_t* slots, int64_t* timestamps,
+                            double* values, int64_t n, Status* status) noexcept nogil:
+    """Write (slot, timestamp, value) triples as whisper would one by one: sorted by slot,
+    the last write to a slot winning, contiguous slots going out in one pwrite."""
+    cdef int64_t* order
+    cdef unsigned char* packed
+    cdef int64_t i, k, kept, run_start
+    if n == 1:
+        return write_one(fd, lower, slots[0], timestamps[0], values[0], status)
+    order = <int64_t*>malloc(2 * n * sizeof(int64_t))
+    packed = <unsigned char*>malloc(n * POINT_SIZE)
+    try:
+        if order == NULL or packed == NULL:
+            status.code = STATUS_MEMORY
+            return STATUS_MEMORY
+        for i in range(n):
+            order[i] = i
+        stable_sort(slots, order, order + n, n)
+        kept = 0
+        for k in range(n):
+            if k + 1 < n and slots[order[k + 1]] == slots[order[k]]:
+                continue  # a later write to this slot replaces this one
+            order[kept] = order[k]
+            store_point(packed + kept * POINT_SIZE, timestamps[order[k]], values[order[k]])
+            kept += 1
+        run_start = 0
+        for k in range(1, kept + 1):
+            if k == kept or slots[order[k]] != slots[order[k - 1]] + 1:
+                if write_all(fd, packed + run_start * POINT_SIZE, (k - run_start) * POINT_SIZE,
+                             lower.offset + slots[order[run_start]] * POINT_SIZE, status) < 0:
+                    return status.code
+                run_start = k
+        return STATUS_OK
+    finally:
+        free(order)
+        free(packed)
+
+
+cdef int write_one(int fd, Archive* archive, int64_t slot, int64_t timestamp, double value,
+                   Status* status) noexcept nogil:
+    cdef unsigned char point[POINT_SIZE]
+    store_point(point, timestamp, value)
+    return write_all(fd, point, POINT_SIZE, archive.offset + slot * POINT_SIZE, status)
+
+
+cdef int propagate_level(int fd, Archive* higher, Archive* lower, Propagation* how,
+                         const int64_t* aligned, int64_t n, bint* propagated,
+                         Status* status) noexcept nogil:
+    """One level of whisper's __archive_update_many propagation: every distinct lower interval
+    of `aligned` gets the aggregate of its higher points when enough of them are known."""
+    cdef int64_t per_interval = lower.step / higher.step
+    cdef int64_t count = ring_count(0, per_interval % higher.points, higher.points)
+    cdef int64_t* intervals = <int64_t*>malloc(n * sizeof(int64_t))
+    cdef int64_t* slots = <int64_t*>malloc(n * sizeof(int64_t))
+    cdef int64_t* stamps = <int64_t*>malloc(n * sizeof(int64_t))
+    cdef double* results = <double*>malloc(n * sizeof(double))
+    cdef double* values = <double*>malloc(count * sizeof(double))
+    cdef uint8_t* known = <uint8_t*>malloc(count * sizeof(uint8_t))
+    cdef unsigned char* buffer = NULL
+    cdef int64_t unique = 0, written = 0, i, j, k, interval, lowest, highest, first_slot
+    cdef int64_t higher_base, lower_base, buffer_first, span, position, known_count
+    cdef bint ascending = True, whole_ring = False
+    cdef const unsigned char* point
+    try:
+        if intervals == NULL or slots == NULL or stamps == NULL or results == NULL \
+                or values == NULL or known == NULL:
+            status.code = STATUS_MEMORY
+            return STATUS_MEMORY
+        for i in range(1, n):
+            if aligned[i] < aligned[i - 1]:
+                ascending = False
+                break
+        for i in range(n):
+            interval = aligned[i] - floor_mod(aligned[i], lower.step)
+            if not ascending or unique == 0 or interval != intervals[unique - 1]:
+                intervals[unique] = interval
+                unique += 1
+        if unique > 1:
+            unique = python_set_order(intervals, unique)
+            if unique < 0:
+                status.code = STATUS_MEMORY
+                return STATUS_MEMORY
+
+        # Read every higher point this level needs at once: a span of the ring or all of it.
+        if read_base(fd, higher, &higher_base, status) < 0:
+            return status.code
+        lowest = intervals[0]
+        highest = intervals[0]
+        for k in range(1, unique):
+            lowest = min(lowest, intervals[k])
+            highest = max(highest, intervals[k])
+        if higher_base == 0:
+            buffer_first = 0
+            span = count
+        else:
+            buffer_first = slot_of(lowest, higher_base, higher)
+            span = (floor_div(highest - higher_base, higher.step)
+                    - floor_div(lowest - higher_base, higher.step) + per_interval)
+            if span >= higher.points:
+                whole_ring = True
+                buffer_first = 0
+                span = higher.points
+        buffer = <unsigned char*>malloc(span * POINT_SIZE)
+        if buffer == NULL:
+            status.code = STATUS_MEMORY
+            return STATUS_MEMORY
+        if read_ring(fd, higher, buffer_first, span, buffer, status) < 0:
+            return status.code
+
+        if read_base(fd, lower, &lower_base, status) < 0:
+            return status.code
+        for k in range(unique):
+            interval = intervals[k]
+            if higher_base == 0:
+                first_slot = 0
+            elif whole_ring:
+                first_slot = slot_of(interval, higher_base, higher)
+            else:
+                first_slot = (floor_div(interval - higher_base, higher.step)
+                              - floor_div(lowest - higher_base, higher.step))
+            known_count = 0
+            for j in range(count):
+                position = (first_slot + j) % higher.points if whole_ring else first_slot + j
+                point = buffer + position * POINT_SIZE
+                if <int64_t>load_u32(point) == interval + j * higher.step:
+                    values[j] = load_f64(point)
+                    known[j] = 1
+                    known_count += 1
+                else:
+                    known[j] = 0
+            if known_count == 0 or <double>known_count / <double>count < how.xff:
+                continue
+            if lower_base == 0:
+                slots[written] = 0
+            else:
+                slots[written] = slot_of(interval, lower_base, lower)
+            if slots[written] == 0:
+                lower_base = interval  # whisper re-reads the base before each write
+            stamps[written] = interval
+            results[written] = aggregate(how.aggregation, values, known, count, known_count)
+            written += 1
+        propagated[0] = written > 0
+        if written == 0:
+            return STATUS_OK
+        return write_lower_points(fd, lower, slots, stamps, results, written, status)
+    finally:
+        free(intervals)
+        free(slots)
+        free(stamps)
+        free(results)
+        free(values)
+        free(known)
+        free(buffer)
+
+
+# ---------------------------------------------------------------- writes
+
+cdef int archive_update_core(int fd, const int64_t* table, int64_t archives, Propagation* how,
+                             int64_t index, const int64_t* timestamps, const double* values,
+                             int64_t n, Status* status) noexcept nogil:
+    """whisper's __archive_update_many: chronological points into archive `index`, then
+    propagation to every lower-precision archive until a level propagates nothing."""
+    cdef Archive archive
+    cdef Archive higher
+    cdef Archive lower
+    cdef int64_t* aligned = <int64_t*>malloc(n * sizeof(int64_t))
+    cdef int64_t* run_first = <int64_t*>malloc((n + 1) * sizeof(int64_t))
+    cdef int64_t* run_start = <int64_t*>malloc(n * sizeof(int64_t))
+    cdef unsigned char* packed = <unsigned char*>malloc(n * POINT_SIZE)
+    cdef int64_t i, r, interval, previous = 0, kept = 0, runs = 0, run_length = 0
+    cdef int64_t base, position, length, beyond, archive_end, level
+    cdef bint propagated
+    archive.offset = table[3 * index]
+    archive.step = table[3 * index + 1]
+    archive.points = table[3 * index + 2]
+    try:
+        if aligned == NULL or run_first == NULL or run_start == NULL or packed == NULL:
+            status.code = STATUS_MEMORY
+            return STATUS_MEMORY
+        for i in range(n):
+            aligned[i] = timestamps[i] - floor_mod(timestamps[i], archive.step)
+        for i in range(n):
+            if i + 1 < n and aligned[i + 1] == aligned[i]:
+                continue  # of points sharing an interval, the last one is kept
+            interval = aligned[i]
+            if interval < 0 or interval >= UINT32_LIMIT:
+                status.code = STATUS_RANGE
+                status.value = interval
+                return STATUS_RANGE
+            # whisper tests `not previousInterval`: after interval 0 a run never breaks
+            if previous != 0 and interval != previous + archive.step:
+                run_start[runs] = previous - archive.step * (run_length - 1)
+                run_first[runs] = kept - run_length
+                runs += 1
+                run_length = 0
+            store_point(packed + kept * POINT_SIZE, interval, values[i])
+            kept += 1
+            run_length += 1
+            previous = interval
+        run_start[runs] = previous - archive.step * (run_length - 1)
+        run_first[runs] = kept - run_length
+        runs += 1
+        run_first[runs] = kept
+
+        if read_base(fd, &archive, &base, status) < 0:
+            return status.code
+        if base == 0:
+            base = run_start[0]
+        archive_end = archive.offset + archive.points * POINT_SIZE
+        for r in range(runs):
+            position = archive.offset + slot_of(run_start[r], base, &archive) * POINT_SIZE
+            length = (run_first[r + 1] - run_first[r]) * POINT_SIZE
+            beyond = position + length - archive_end
+            if beyond > 0:
+                if write_all(fd, packed + run_first[r] * POINT_SIZE, length - beyond, position,
+                             status) < 0:
+                    return status.code
+                # the rest goes to the ring's start (and past its end if longer, as in whisper)
+                if write_all(fd, packed + run_first[r] * POINT_SIZE + length - beyond, beyond,
+                             archive.offset, status) < 0:
+                    return status.code
+            elif write_all(fd, packed + run_first[r] * POINT_SIZE, length, position, status) < 0:
+                return status.code
+
+        higher = archive
+        for level in range(archives):
+            if table[3 * level + 1] <= archive.step:
+                continue
+            lower.offset = table[3 * level]
+            lower.step = table[3 * level + 1]
+            lower.points = table[3 * level + 2]
+            propagated = False
+            if propagate_level(fd, &higher, &lower, how, aligned, n, &propagated, status) < 0:
+                return status.code
+            if not propagated:
+                break
+            higher = lower
+        return STATUS_OK
+    finally:
+        free(aligned)
+        free(run_first)
+        free(run_start)
+        free(packed)
+
+
+cdef int commit(int fd, const int64_t* table, int64_t archives, Propagation* how, int64_t index,
+                const int64_t* timestamps, const double* values, int64_t n,
+                Status* status) noexcept nogil:
+    """Hand one archive's batch (collected newest first) over in chronological order."""
+    cdef int64_t* chronological = <int64_t*>malloc(n * sizeof(int64_t))
+    cdef double* chronological_values = <double*>malloc(n * sizeof(double))
+    cdef int64_t i
+    try:
+        if chronological == NULL or chronological_values == NULL:
+            status.code = STATUS_MEMORY
+            return STATUS_MEMORY
+        for i in range(n):
+            chronological[i] = timestamps[n - 1 - i]
+            chronological_values[i] = values[n - 1 - i]
+        return archive_update_core(fd, table, archives, how, index, chronological,
+                                   chronological_values, n, status)
+    finally:
+        free(chronological)
+        free(chronological_values)
+
+
+cdef int64_t update_many_core(int fd, const int64_t* table, int64_t archives, Propagation* how,
+                              const int64_t* timestamps, const double* values, int64_t n,
+                              int64_t now, Status* status) noexcept nogil:
+    cdef int64_t archive = 0, kept = 0, batch_start = 0, batch_length = 0, i
+    for i in range(n):
+        while archive < archives and table[3 * archive + 1] * table[3 * archive + 2] < now - timestamps[i]:
+            if batch_length > 0:
+                if commit(fd, table, archives, how, archive, timestamps + batch_start,
+                          values + batch_start, batch_length, status) < 0:
+                    return status.code
+                batch_length = 0
+            archive += 1
+        if archive == archives:
+            break
+        if batch_length == 0:
+            batch_start = i
+        batch_length += 1
+        kept += 1
+    if archive < archives and batch_length > 0:
+        if commit(fd, table, archives, how, archive, timestamps + batch_start,
+                  values + batch_start, batch_length, status) < 0:
+            return status.code
+    return kept
+
+
+# ---------------------------------------------------------------- Python entry points
+
+cdef object raise_for(Status* status):
+    if status.code == STATUS_SHORT:
+        raise EOFError(f"cannot read bytes={status.size} at offset={status.offset}: "
+                       "the file ends first")
+    if status.code == STATUS_OS:
+        raise OSError(status.errno_value, os.strerror(status.errno_value))
+    if status.code == STATUS_RANGE:
+        raise OverflowError(f"cannot write timestamp={status.value}: not a 32-bit unsigned number")
+    if status.code == STATUS_CAPACITY:
+        raise ValueError("cannot fetch into the given arrays: they are too short")
+    raise MemoryError()
+
+
+def read_at(int fd, int64_t size, int64_t offset):
+    """Exactly `size` bytes at `offset`, or EOFError."""
+    cdef Status status
+    cdef bytearray data = bytearray(size)
+    cdef unsigned char* buffer = data
+    cdef int code
+    status.code = STATUS_OK
+    with nogil:
+        code = read_exact(fd, buffer, size, offset, &status)
+    if code < 0:
+        raise_for(&status)
+    return bytes(data)
+
+
+def write_at(int fd, const unsigned char[::1] data, int64_t offset):
+    """Write all of `data` at `offset`."""
+    cdef Status status
+    cdef int code
+    cdef int64_t size = data.shape[0]
+    status.code = STATUS_OK
+    if size == 0:
+        return
+    with nogil:
+        code = write_all(fd, &data[0], size, offset, &status)
+    if code < 0:
+        raise_for(&status)
+
+
+def fill_zeros(int fd, int64_t offset, int64_t length):
+    """Write `length` zero bytes at `offset` (the non-sparse, non-fallocate data area)."""
+    cdef Status status
+    cdef int code = STATUS_OK
+    cdef int64_t chunk
+    status.code = STATUS_OK
+    with nogil:
+        while length > 0 and code == STATUS_OK:
+            chunk = min(length, <int64_t>ZERO_BLOCK)
+            code = write_all(fd, ZEROS, chunk, offset, &status)
+            offset += chunk
+            length -= chunk
+    if code < 0:
+        raise_for(&status)
+
+
+def pack_points(const int64_t[::1] timestamps, const double[::1] values):
+    """Points as the file stores them: 12 bytes each, big-endian uint32 then float64."""
+    cdef int64_t n = timestamps.shape[0], i
+    if values.shape[0] != n:
+        raise ValueError("cannot pack points: timestamps and values differ in length")
+    cdef bytearray data = bytearray(n * POINT_SIZE)
+    cdef unsigned char* out = data
+    for i in range(n):
+        if timestamps[i] < 0 or timestamps[i] >= UINT32_LIMIT:
+            raise OverflowError(f"cannot write timestamp={timestamps[i]}: not a 32-bit unsigned number")
+    with nogil:
+        for i in range(n):
+            store_point(out + i * POINT_SIZE, timestamps[i], values[i])
+    return bytes(data)
+
+
+def unpack_points(const unsigned char[::1] data):
+    """Inverse of pack_points; a trailing partial point is ignored."""
+    cdef int64_t n = data.shape[0] // POINT_SIZE, i
+    timestamps = np.empty(n, dtype=np.int64)
+    values = np.empty(n, dtype=np.float64)
+    cdef int64_t[::1] out_timestamps = timestamps
+    cdef double[::1] out_values = values
+    with nogil:
+        for i in range(n):
+            out_timestamps[i] = load_u32(&data[i * POINT_SIZE])
+            out_values[i] = load_f64(&data[i * POINT_SIZE])
+    return timestamps, values
+
+
+def fetch_archive(int fd, int64_t offset, int64_t step, int64_t points, int64_t from_interval,
+                  int64_t until_interval, double[::1] values, uint8_t[::1] known):
+    """Read one archive for [from_interval, until_interval) into values/known; returns how
+    many values whisper would return (see the twin for the exact rules)."""
+    cdef Status status
+    cdef Archive archive
+    cdef int64_t count
+    cdef int64_t capacity = min(values.shape[0], known.shape[0])
+    if capacity == 0:
+        raise ValueError("cannot fetch into empty arrays")
+    status.code = STATUS_OK
+    archive.offset = offset
+    archive.step = step
+    archive.points = points
+    with nogil:
+        count = fetch_core(fd, &archive, from_interval, until_interval, &values[0], &known[0],
+                           capacity, &status)
+    if count < 0:
+        raise_for(&status)
+    return count
+
+
+def update_many(int fd, const int64_t[:, ::1] table, int aggregation_type, double xff,
+                const int64_t[::1] timestamps, const double[::1] values, int64_t now):
+    """whisper.file_update_many on points in processing order; returns points kept."""
+    cdef Status status
+    cdef Propagation how
+    cdef int64_t n = timestamps.shape[0]
+    cdef int64_t kept
+    if values.shape[0] != n:
+        raise ValueError("cannot update: timestamps and values differ in length")
+    if n == 0:
+        return 0
+    status.code = STATUS_OK
+    how.aggregation = aggregation_type
+    how.xff = xff
+    with nogil:
+        kept = update_many_core(fd, &table[0, 0], table.shape[0], &how, &timestamps[0],
+                                &values[0], n, now, &status)
+    if kept < 0:
+        raise_for(&status)
+    return kept
+
+
+def archive_update_many(int fd, const int64_t[:, ::1] table, int aggregation_type, double xff,
+                        int64_t archive, const int64_t[::1] timestamps, const double[::1] values):
+    """Chronological points into one archive, then propagation (whisper's merge uses this)."""
+    cdef Status status
+    cdef Propagation how
+    cdef int64_t n = timestamps.shape[0]
+    cdef int code
+    if values.shape[0] != n:
+        raise ValueError("cannot update: timestamps and values differ in length")
+    if not 0 <= archive < table.shape[0]:
+        raise IndexError(f"cannot update archive={archive}: the file has {table.shape[0]}")
+    if n == 0:
+        return
+    status.code = STATUS_OK
+    how.aggregation = aggregation_type
+    how.xff = xff
+    with nogil:
+        code = archive_update_core(fd, &table[0, 0], table.shape[0], &how, archive,
+                                   &timestamps[0], &values[0], n, &status)
+    if code < 0:
+        raise_for(&status)

@@ -1,0 +1,198 @@
+"""The compiled Whisper kernels against their pure twin: same inputs, same bytes, same answers."""
+import math
+import os
+import tempfile
+
+import native.whisper_kernels as compiled  # no fallback: a missing build fails here
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_whisper_strategies import BASE_NOW, METHODS, archive_lists, point_batches, values
+
+from storage.whisper import file, format, kernels
+from storage.whisper import kernels_py as twin
+
+SETTINGS = settings(max_examples=150, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def test_the_compiled_kernels_are_the_ones_in_use():
+    assert kernels.NATIVE
+    assert kernels.update_many is compiled.update_many
+
+
+def outcome(call, *args):
+    try:
+        return ("ok", call(*args))
+    except Exception as error:  # noqa: BLE001 - the exception's kind is the answer
+        return ("raised", type(error).__name__, str(error))
+
+
+class TwinFiles:
+    """One empty Whisper file per implementation, driven with identical calls."""
+
+    def __init__(self, directory, archives, method, xff):
+        self.header = format.build_header(tuple(archives), xff, format.AGGREGATION_METHOD_TO_TYPE[method])
+        self.paths = [os.path.join(directory, name) for name in ("twin.wsp", "compiled.wsp")]
+        self.fds = [file.create_file(path, self.header) for path in self.paths]
+
+    def close(self):
+        for fd in self.fds:
+            os.close(fd)
+
+    def call(self, name, *args):
+        """Run kernel `name` on both files; returns both outcomes."""
+        first = outcome(getattr(twin, name), self.fds[0], *args)
+        second = outcome(getattr(compiled, name), self.fds[1], *args)
+        return first, second
+
+    def same_bytes(self):
+        contents = []
+        for path in self.paths:
+            with open(path, "rb") as handle:
+                contents.append(handle.read())
+        return contents[0] == contents[1]
+
+
+@st.composite
+def kernel_runs(draw):
+    archives = draw(archive_lists())
+    max_retention = max(s * p for s, p in archives)
+    call = st.one_of(
+        st.tuples(st.just("update_many"), point_batches(max_retention), st.booleans()),
+        st.tuples(st.just("archive_update_many"), point_batches(max_retention),
+                  st.integers(0, len(archives) - 1)),
+        st.tuples(st.just("fetch_archive"), st.integers(0, len(archives) - 1),
+                  st.integers(-2 * max_retention, 2 * max_retention), st.integers(1, 3 * max_retention)),
+    )
+    return (archives, draw(st.sampled_from(METHODS)), draw(st.floats(0, 1)),
+            draw(st.lists(st.tuples(call, st.integers(0, max_retention)), min_size=1, max_size=8)))
+
+
+def arrays(batch, now, newest_first):
+    timestamps = np.array([now - age for age, _, _ in batch], dtype=np.int64)
+    vals = np.array([value for _, value, _ in batch], dtype=np.float64)
+    if newest_first:
+        return file.newest_first(timestamps, vals, last_wins=False)
+    return timestamps, vals  # arrival order: file_update_many takes whatever it is given
+
+
+@SETTINGS
+@given(kernel_runs())
+def test_compiled_kernels_match_the_twin(run):
+    archives, method, xff, calls = run
+    now = BASE_NOW
+    with tempfile.TemporaryDirectory() as directory:
+        files = TwinFiles(directory, archives, method, xff)
+        header = files.header
+        try:
+            for (name, *args), advance in calls:
+                if name == "update_many":
+                    batch, newest = args
+                    result = files.call(name, header.table, header.aggregation_type,
+                                        header.x_files_factor, *arrays(batch, now, newest), now)
+                elif name == "archive_update_many":
+                    batch, index = args
+                    timestamps, vals = arrays(batch, now, True)
+                    result = files.call(name, header.table, header.aggregation_type,
+                                        header.x_files_factor, index, timestamps[::-1].copy(),
+                                        vals[::-1].copy())
+                else:
+                    index, start, length = args
+                    archive = header.archives[index]
+                    step = archive.seconds_per_point
+                    start = now - start
+                    outputs = []
+                    for _ in range(2):
+                        outputs.append((np.zeros(archive.points + length // step + 2),
+                                        np.zeros(archive.points + length // step + 2, np.uint8)))
+                    first = outcome(twin.fetch_archive, files.fds[0], archive.offset, step,
+                                    archive.points, start, start + length, *outputs[0])
+                    second = outcome(compiled.fetch_archive, files.fds[1], archive.offset, step,
+                                     archive.points, start, start + length, *outputs[1])
+                    result = (first, second)
+                    if first[0] == "ok":
+                        count = first[1]
+                        np.testing.assert_array_equal(outputs[0][1][:count], outputs[1][1][:count])
+                        assert outputs[0][0][:count].tobytes() == outputs[1][0][:count].tobytes()
+                assert result[0] == result[1]
+                assert files.same_bytes()
+                now += advance
+        finally:
+            files.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2**32 - 1), values), max_size=20))
+def test_pack_and_unpack_match(points):
+    timestamps = np.array([t for t, _ in points], dtype=np.int64)
+    vals = np.array([v for _, v in points], dtype=np.float64)
+    packed = twin.pack_points(timestamps, vals)
+    assert compiled.pack_points(timestamps, vals) == packed
+    assert packed == b"".join(format.POINT.pack(t, v) for t, v in points)
+    for implementation in (twin, compiled):
+        got_timestamps, got_values = implementation.unpack_points(packed + b"\x01\x02")
+        np.testing.assert_array_equal(got_timestamps, timestamps)
+        assert got_values.tobytes() == vals.tobytes()
+
+
+@pytest.mark.parametrize("timestamp", [-1, 2**32])
+def test_unrepresentable_timestamps_overflow_in_both(timestamp):
+    for implementation in (twin, compiled):
+        with pytest.raises(OverflowError, match=f"timestamp={timestamp}"):
+            implementation.pack_points(np.array([timestamp]), np.array([1.0]))
+
+
+def test_short_reads_raise_eof_in_both(tmp_path):
+    path = tmp_path / "short"
+    path.write_bytes(b"\x00" * 30)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        for implementation in (twin, compiled):
+            assert implementation.read_at(fd, 10, 20) == b"\x00" * 10
+            with pytest.raises(EOFError, match="offset=25"):
+                implementation.read_at(fd, 10, 25)
+            with pytest.raises(EOFError):
+                implementation.fetch_archive(fd, 28, 60, 5, 0, 600, np.zeros(10), np.zeros(10, np.uint8))
+    finally:
+        os.close(fd)
+
+
+def test_fill_zeros_and_write_at_match(tmp_path):
+    contents = []
+    for implementation in (twin, compiled):
+        path = tmp_path / implementation.__name__
+        fd = os.open(path, os.O_RDWR | os.O_CREAT)
+        try:
+            implementation.write_at(fd, b"\xff" * 200_000, 0)
+            implementation.fill_zeros(fd, 7, 150_001)
+            implementation.write_at(fd, b"abc", 199_999)
+        finally:
+            os.close(fd)
+        contents.append(path.read_bytes())
+    assert contents[0] == contents[1]
+    assert contents[0][:7] == b"\xff" * 7 and contents[0][7:150_008] == bytes(150_001)
+    assert len(contents[0]) == 200_002
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_propagation_aggregates_nan_and_signed_zero_like_python(tmp_path, method):
+    """max/min/absmax/absmin keep Python's first-wins comparisons with NaN; avg_zero counts
+    -0.0 as zero. One higher archive of 4 points feeds each lower point."""
+    neighbors = [math.nan, -0.0, 3.0, -7.0]
+    contents = []
+    for implementation in (twin, compiled):
+        header = format.build_header(((1, 8), (4, 4)), 0.0, format.AGGREGATION_METHOD_TO_TYPE[method])
+        fd = file.create_file(tmp_path / f"{implementation.__name__}.wsp", header)
+        try:
+            implementation.update_many(fd, header.table, header.aggregation_type, 0.0,
+                                       np.array([103, 102, 101, 100], dtype=np.int64),
+                                       np.array(neighbors[::-1]), 104)
+            contents.append(kernels.read_at(fd, header.archives[1].size, header.archives[1].offset))
+        finally:
+            os.close(fd)
+    assert contents[0] == contents[1]
+    stored = format.POINT.unpack_from(contents[0])
+    expected = format.aggregate(method, neighbors, neighbors)
+    assert stored[0] == 100 and repr(stored[1]) == repr(expected)
