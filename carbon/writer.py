@@ -107,11 +107,14 @@ class TokenBucket:
 
 
 def update_bucket(per_second: float, now: Callable[[], float]) -> TokenBucket:
-    return TokenBucket(per_second, per_second, now)
+    """MAX_UPDATES_PER_SECOND; a fractional rate still holds one whole token at a time."""
+    return TokenBucket(max(per_second, 1.0), per_second, now)
 
 
 def create_bucket(per_minute: float, now: Callable[[], float]) -> TokenBucket:
-    return TokenBucket(per_minute, per_minute / 60.0, now)
+    """MAX_CREATES_PER_MINUTE; 0 creates no files at all, as in carbon."""
+    capacity = max(per_minute, 1.0) if per_minute > 0 else 0.0
+    return TokenBucket(capacity, per_minute / 60.0, now)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from carbon.writer import (
     WriterService,
     WriterSettings,
     create_bucket,
+    update_bucket,
 )
 from storage.paths import metric_path
 from storage.schemas import StorageRules
@@ -316,6 +317,16 @@ def test_create_bucket_is_per_minute_and_inf_is_unlimited():
     unlimited = create_bucket(math.inf, clock.seconds)
     assert all(unlimited.take() for _ in range(1000))
     assert unlimited.seconds_until(10) == 0
+
+
+def test_fractional_rates_still_make_progress_and_zero_creates_none():
+    clock = Clock()
+    slow = update_bucket(0.5, clock.seconds)
+    assert slow.take() and not slow.take()
+    assert slow.seconds_until(1) == pytest.approx(2)
+    none = create_bucket(0, clock.seconds)
+    clock.advance(3600)
+    assert not none.take()
 
 
 def test_write_arrays_are_plain_float64():
