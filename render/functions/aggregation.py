@@ -46,10 +46,6 @@ def _pick(m: np.ndarray, index: np.ndarray) -> np.ndarray:
     return np.take_along_axis(m, index[np.newaxis, ...], axis=0)[0]
 
 
-def _first(m: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    return _pick(m, np.argmax(valid, axis=0))
-
-
 def _last(m: np.ndarray, valid: np.ndarray) -> np.ndarray:
     n = m.shape[0]
     return _pick(m, n - 1 - np.argmax(valid[::-1], axis=0))
@@ -72,13 +68,17 @@ def _median(m: np.ndarray, valid: np.ndarray, count: np.ndarray) -> np.ndarray:
     return np.where(count % 2 == 0, (a + b) / 2, b)
 
 
-def reduce_axis(matrix: np.ndarray, func: str, axis: int = 0) -> np.ndarray:
+def reduce_axis(
+    matrix: np.ndarray, func: str, axis: int = 0, present: np.ndarray | None = None
+) -> np.ndarray:
     """Apply aggregation ``func`` along ``axis``; missing values are NaN.
 
     Matches graphite's ``safe*`` helpers given the full row including its
     ``None`` values: ``avg_zero`` counts them as zero, ``multiply`` is
     missing if any value is, ``count`` is 0 (not missing) for an all-missing
-    row, everything else ignores missing values.
+    row, everything else ignores missing values. ``present`` (same shape as
+    ``matrix``) marks the cells that exist when rows have different lengths;
+    the others are padding, not missing values.
     """
     func = canonical_agg(func)
     m = np.moveaxis(np.asarray(matrix, dtype=np.float64), axis, 0)
@@ -88,6 +88,7 @@ def reduce_axis(matrix: np.ndarray, func: str, axis: int = 0) -> np.ndarray:
         if func in ("count",):
             return np.zeros(out_shape)
         return np.full(out_shape, np.nan)
+    exists = None if present is None else np.moveaxis(present, axis, 0)
     valid = ~np.isnan(m)
     count = valid.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -96,7 +97,8 @@ def reduce_axis(matrix: np.ndarray, func: str, axis: int = 0) -> np.ndarray:
         elif func == "average":
             result = _ordered_sum(m, valid) / count
         elif func == "avg_zero":
-            return _ordered_sum(m, valid) / n
+            sizes = n if exists is None else exists.sum(axis=0)
+            return np.where(sizes > 0, _ordered_sum(m, valid) / sizes, np.nan)
         elif func == "median":
             result = _median(m, valid, count)
         elif func == "min":
@@ -114,7 +116,8 @@ def reduce_axis(matrix: np.ndarray, func: str, axis: int = 0) -> np.ndarray:
         elif func == "range":
             result = np.fmax.reduce(m, axis=0) - np.fmin.reduce(m, axis=0)
         elif func == "multiply":
-            return np.cumprod(m, axis=0)[-1]
+            factors = m if exists is None else np.where(exists, m, 1.0)
+            return np.cumprod(factors, axis=0)[-1]
         else:
             result = _last(m, valid)
     return np.where(count > 0, result, np.nan)

@@ -29,6 +29,8 @@ from render.series import Series
 
 GROUP_MODULES = (
     "render.functions.combine",
+    "render.functions.transform",
+    "render.functions.calculate",
     "render.functions.special",
 )
 
@@ -242,10 +244,22 @@ class Registry:
         ctx: RequestContext,
         args: Sequence[Any],
         kwargs: Mapping[str, Any] | None = None,
+        widened: Sequence[Series] | None = None,
     ) -> list[Series]:
-        """Bind, validate and run ``name`` over already evaluated arguments."""
+        """Bind, validate and run ``name`` over already evaluated arguments.
+
+        ``widened`` is the first series argument evaluated over the window
+        :meth:`window` asked for (only for functions with a window hook).
+        The function falls back to the request-window series without it.
+        """
         bound = self.bind(name, args, kwargs)
-        return bound.function.body(ctx, *bound.values)
+        if bound.function.window is None:
+            if widened is not None:
+                raise ValueError(f"cannot call {name} widened=...: it declares no window")
+            return bound.function.body(ctx, *bound.values)
+        return bound.function.body(
+            ctx, *bound.values, widened=None if widened is None else list(widened)
+        )
 
     def window(
         self,
@@ -257,8 +271,11 @@ class Registry:
     ) -> tuple[int, int] | None:
         """Extra seconds (before, after) the first series argument of this call must cover.
 
-        ``step`` is the largest step of the series that argument yields over
-        ``ctx``'s window. None when the function needs no other window.
+        The evaluator evaluates that argument over ``ctx``'s window as for any
+        call, then, when it yields series, over ``[ctx.start - before,
+        ctx.end + after]`` too, and passes the latter as ``widened`` to
+        :meth:`call`. ``step`` is the largest step among the series of the
+        first evaluation. None when the function needs no other window.
         """
         bound = self.bind(name, args, kwargs, check_series=False)
         if bound.function.window is None:

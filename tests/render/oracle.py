@@ -124,12 +124,12 @@ def evaluate(node: ast.Arg, ctx: RequestContext, data: Data) -> Any:
     function = registry.get(node.name)
     kwargs = {key: evaluate(value, ctx, data) for key, value in node.kwargs}
     args = [evaluate(arg, ctx, data) for arg in node.args]
-    if function.window is not None and args and isinstance(args[0], list):
-        if args[0]:
-            step = max(s.step for s in args[0])
-            before, after = registry.window(node.name, args, kwargs, ctx, step)
-            args[0] = evaluate(node.args[0], ctx.with_window(ctx.start - before, ctx.end + after), data)
-    return registry.call(node.name, ctx, args, kwargs)
+    widened = None
+    if function.window is not None and args and isinstance(args[0], list) and args[0]:
+        step = max(s.step for s in args[0])
+        before, after = registry.window(node.name, args, kwargs, ctx, step)
+        widened = evaluate(node.args[0], ctx.with_window(ctx.start - before, ctx.end + after), data)
+    return registry.call(node.name, ctx, args, kwargs, widened=widened)
 
 
 def parse_target(target: str) -> ast.Expr:
@@ -261,8 +261,14 @@ def graphite_call(name: str, ctx: RequestContext, args: Sequence[Any], kwargs: M
         return []
 
 
-def carbyne_call(name: str, ctx: RequestContext, args: Sequence[Any], kwargs: Mapping[str, Any] | None = None) -> list[Series]:
-    return default_registry().call(name, ctx, list(args), dict(kwargs or {}))
+def carbyne_call(
+    name: str,
+    ctx: RequestContext,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any] | None = None,
+    widened: Sequence[Series] | None = None,
+) -> list[Series]:
+    return default_registry().call(name, ctx, list(args), dict(kwargs or {}), widened=widened)
 
 
 # --- comparing ----------------------------------------------------------------------
@@ -364,6 +370,15 @@ def assert_same(ours: Sequence[Series], theirs: Sequence[Any]) -> None:
     assert not problems, "\n".join(problems)
 
 
+def compare_target(
+    target: str, start: int, end: int, data: Data, now: int | None = None, x_files_factor: float = 0.0
+) -> list[Series]:
+    """Evaluate ``target`` in both engines, assert equal results, return ours."""
+    ours = carbyne_evaluate(target, start, end, data, now, x_files_factor)
+    assert_same(ours, graphite_evaluate(target, start, end, data, now, x_files_factor))
+    return ours
+
+
 def compare_call(
     name: str, ctx: RequestContext, args: Sequence[Any], kwargs: Mapping[str, Any] | None = None
 ) -> list[Series]:
@@ -438,4 +453,17 @@ def series_lists(
 
     return st.integers(min_series, max_series).flatmap(
         lambda n: st.tuples(*[one(i) for i in range(n)]).map(list)
+    )
+
+
+def stored_data(max_points: int = 40) -> Any:
+    """A hypothesis strategy for in-memory stores: a.b.c and a.x.c at step 60, a.y.d at 120."""
+    from hypothesis import strategies as st
+
+    value = st.one_of(st.none(), st.integers(-20, 100).map(float), st.floats(-1e3, 1e3, width=32).map(float))
+    points = st.lists(value, min_size=0, max_size=max_points)
+    return st.fixed_dictionaries(
+        {"a.b.c": points.map(lambda v: (0, 60, v)),
+         "a.x.c": points.map(lambda v: (0, 60, v)),
+         "a.y.d": points.map(lambda v: (0, 120, v))}
     )

@@ -77,6 +77,9 @@ def test_python_signature_matches_params(name: str) -> None:
     function = REGISTRY.get(name)
     parameters = list(inspect.signature(function.body).parameters.values())
     assert parameters[0].name == "ctx"
+    if function.window is not None:
+        widened = parameters.pop()
+        assert (widened.name, widened.kind, widened.default) == ("widened", inspect.Parameter.KEYWORD_ONLY, None)
     assert len(parameters) - 1 == len(function.params)
     for parameter, param in zip(parameters[1:], function.params, strict=True):
         assert parameter.name == _snake(param.name)
