@@ -51,6 +51,9 @@ _STRING = re.compile(
     r'''|"(?:[^"\n\r\\]|""|\\(?:[^x]|x[0-9a-fA-F]+))*+"'''
 )
 _TEMPLATE_NUMERIC = re.compile(r"^-?[\d.]+$")
+# Hostile input must not exhaust the stack; graphite-web itself fails
+# (RecursionError, HTTP 500) near 40 levels.
+MAX_NESTING = 100
 
 
 class GrammarError(ValueError):
@@ -94,6 +97,7 @@ class _Parser:
         self.text = target.expandtabs() if "\t" in target else target
         self.fail_pos = -1
         self.expected: list[str] = []
+        self.depth = 0
 
     # -- entry -----------------------------------------------------------
 
@@ -134,7 +138,13 @@ class _Parser:
     def expression(self, pos: int) -> tuple[Expr, int] | None:
         """(template | call | path) { '|' call }"""
         text = self.text
-        result = self.template(pos) or self.call(pos) or self.path(pos)
+        if self.depth >= MAX_NESTING:
+            raise _Refused(pos, f"expressions nested deeper than {MAX_NESTING} levels")
+        self.depth += 1
+        try:
+            result = self.template(pos) or self.call(pos) or self.path(pos)
+        finally:
+            self.depth -= 1
         if result is None:
             self.fail(pos, "a metric path or a function call")
             return None

@@ -122,6 +122,12 @@ def test_errors_name_target_and_column(target, column, fragment):
     assert isinstance(caught.value, ValueError)
 
 
+def test_deep_nesting_is_refused_not_a_crash():
+    assert parse("f(" * 99 + "a" + ")" * 99).name == "f"
+    with pytest.raises(GrammarError, match="nested deeper than 100 levels"):
+        parse("f(" * 5000 + "a" + ")" * 5000)
+
+
 def test_parse_is_safe_from_many_threads():
     targets = [f"sumSeries(a.{i}.*, k={i})|alias('{i}')" for i in range(200)]
     expected = [parse(t) for t in targets]
