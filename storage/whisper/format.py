@@ -141,7 +141,7 @@ def parse_header(data: bytes, file_size: int, path: str) -> Header:
 
     Refuses (CorruptWhisperFile naming `path`) everything whisper refuses, and also what it
     would only trip over later: no archives, empty archives, archives overlapping the
-    header, or archives reaching past the end of the file.
+    header or reaching past the end of the file, a maxRetention no archive has.
     """
     if len(data) < METADATA_SIZE:
         raise CorruptWhisperFile(
@@ -182,6 +182,11 @@ def parse_header(data: bytes, file_size: int, path: str) -> Header:
                 path,
             )
         archives.append(archive)
+    longest = max(archive.retention for archive in archives)
+    if max_retention != longest:
+        raise CorruptWhisperFile(
+            f"cannot read header maxRetention={max_retention}: the archives keep {longest}s", path
+        )
     return Header(aggregation_type, max_retention, xff, tuple(archives))
 
 
