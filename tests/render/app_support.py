@@ -8,6 +8,7 @@ app serves, so both engines answer the same request from the same bytes.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,10 +43,20 @@ def write_metric(
     return path
 
 
+@functools.cache
+def _graphite_tables() -> None:
+    """graphite-web's sqlite tables (treejson reads the user profile), created once."""
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+
 @contextlib.contextmanager
 def graphite_http(data_dir: Path) -> Iterator[Any]:
     """A Django test client of graphite-web reading ``data_dir`` (and no carbon cache)."""
     from django.conf import settings
+
+    _graphite_tables()
     from django.test import Client
     from graphite.finders.standard import StandardFinder
     from graphite.storage import STORE
