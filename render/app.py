@@ -16,6 +16,8 @@ from flask import Flask
 
 from render.carbonlink import CarbonLinkClient
 from render.config import RenderConfig
+from render.datasource import DataSource
+from render.evaluator import Evaluator
 from render.functions import RequestContext, default_registry
 from render.functions.registry import Registry
 from render.series import Series
@@ -46,9 +48,6 @@ class RenderServices:
 
 def build_evaluator(config: RenderConfig, registry: Registry) -> tuple[TargetEvaluator, CarbonLinkClient | None]:
     """The real evaluator over the data folder and the configured carbon caches."""
-    from render.datasource import DataSource
-    from render.evaluator import Evaluator
-
     carbonlink = (
         CarbonLinkClient(config.carbonlink, timeout=config.carbonlink_timeout)
         if config.carbonlink_hosts

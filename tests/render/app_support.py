@@ -15,7 +15,6 @@ from typing import Any
 
 from render.app import create_app
 from render.config import RenderConfig
-from render.series import Series
 from storage import whisper
 from storage.paths import metric_path
 
@@ -81,40 +80,6 @@ def carbyne_get(client: Any, path: str, params: Mapping[str, Any] | None = None,
     return response.status_code, response.content_type, response.data
 
 
-class PathEvaluator:
-    """A stand-in for render.evaluator.Evaluator until it lands: plain path targets
-    and registry calls over them, fetched from whisper files through DataSource."""
-
-    def __init__(self, data_dir: Path) -> None:
-        from render.datasource import DataSource
-
-        self.source = DataSource(data_dir)
-
-    def evaluate(self, targets: Sequence[str], ctx: Any, template: Mapping[str, str] | None = None) -> list[Series]:
-        from render.grammar import apply_template, parse
-
-        result: list[Series] = []
-        for target in targets:
-            result.extend(self._node(apply_template(parse(target), template), ctx))
-        return result
-
-    def _node(self, node: Any, ctx: Any) -> Any:
-        from render import ast
-        from render.functions import default_registry
-
-        if isinstance(node, ast.PathExpr):
-            fetched = self.source.fetch([node.text], ctx.start, ctx.end, ctx.now, x_files_factor=ctx.x_files_factor)
-            return fetched[node.text]
-        if isinstance(node, ast.Call):
-            args = [self._node(a, ctx) for a in node.args]
-            kwargs = {k: self._node(v, ctx) for k, v in node.kwargs}
-            return default_registry().call(node.name, ctx, args, kwargs)
-        if isinstance(node, ast.NoneLit):
-            return None
-        return node.value
-
-
 def make_app(data_dir: Path, **config: Any) -> Any:
     """Carbyne's app over ``data_dir`` (test client)."""
-    app = create_app(RenderConfig(data_dir=data_dir, **config), evaluator=PathEvaluator(data_dir))
-    return app.test_client()
+    return create_app(RenderConfig(data_dir=data_dir, **config)).test_client()
