@@ -251,7 +251,9 @@ class Param:
             if self.type in (ParamType.aggFunc, ParamType.aggOrSeriesFunc):
                 return self._validate_agg(value, agg_names, aggregator_names)
             if self.options and value not in self.options:
-                raise ValueError(f"not one of {', '.join(map(str, self.options))}")
+                shown = ", ".join(map(str, self.options[:8]))
+                more = f", ... ({len(self.options)} values)" if len(self.options) > 8 else ""
+                raise ValueError(f"not one of {shown}{more}")
             return _VALIDATORS[self.type](value)
         except ValueError as exc:
             raise InputError(f"cannot call {function} {self.name}={value!r}: {exc}") from None

@@ -31,6 +31,10 @@ GROUP_MODULES = (
     "render.functions.combine",
     "render.functions.transform",
     "render.functions.calculate",
+    "render.functions.filter",
+    "render.functions.sort",
+    "render.functions.alias",
+    "render.functions.graph",
     "render.functions.special",
 )
 

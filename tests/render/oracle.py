@@ -139,11 +139,13 @@ def parse_target(target: str) -> ast.Expr:
 
 
 def carbyne_evaluate(
-    target: str, start: int, end: int, data: Data, now: int | None = None, x_files_factor: float = 0.0
+    target: str | list[str], start: int, end: int, data: Data, now: int | None = None,
+    x_files_factor: float = 0.0,
 ) -> list[Series]:
-    """A whole target evaluated by Carbyne over ``data``."""
+    """Targets evaluated by Carbyne over ``data``, in one request (one context)."""
     ctx = RequestContext(start=start, end=end, now=end if now is None else now, x_files_factor=x_files_factor)
-    return evaluate(parse_target(target), ctx, data)
+    targets = [target] if isinstance(target, str) else target
+    return [s for t in targets for s in evaluate(parse_target(t), ctx, data)]
 
 
 # --- graphite-web's side ---------------------------------------------------------
@@ -201,12 +203,13 @@ def graphite_reading(data: Data) -> Iterator[None]:
 
 
 def graphite_evaluate(
-    target: str, start: int, end: int, data: Data, now: int | None = None, x_files_factor: float = 0.0
+    target: str | list[str], start: int, end: int, data: Data, now: int | None = None,
+    x_files_factor: float = 0.0,
 ) -> list[Any]:
-    """A whole target evaluated by graphite-web 1.1.10 over ``data``."""
+    """Targets evaluated by graphite-web 1.1.10 over ``data``, in one request."""
     ctx = RequestContext(start=start, end=end, now=end if now is None else now, x_files_factor=x_files_factor)
     request_context = graphite_context(ctx)
-    request_context["targets"] = [target]
+    request_context["targets"] = [target] if isinstance(target, str) else target
     from graphite.render.evaluator import evaluateTarget
 
     with graphite_reading(data):
@@ -371,7 +374,8 @@ def assert_same(ours: Sequence[Series], theirs: Sequence[Any]) -> None:
 
 
 def compare_target(
-    target: str, start: int, end: int, data: Data, now: int | None = None, x_files_factor: float = 0.0
+    target: str | list[str], start: int, end: int, data: Data, now: int | None = None,
+    x_files_factor: float = 0.0,
 ) -> list[Series]:
     """Evaluate ``target`` in both engines, assert equal results, return ours."""
     ours = carbyne_evaluate(target, start, end, data, now, x_files_factor)

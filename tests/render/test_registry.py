@@ -35,6 +35,8 @@ SIGNATURE_DIFFERENCES = {
     "timeShift": "timeShift(seriesList, timeShift, resetEnd=True, alignDST=False)",
     # Python *valueTypes, declared param valuesTypes.
     "legendValue": "legendValue(seriesList, *valueTypes)",
+    # Python (seriesLists, stackName='__DEFAULT__'), declared params (seriesList, stack).
+    "stacked": "stacked(seriesLists, stackName='__DEFAULT__')",
 }
 
 REGISTRY = default_registry()

@@ -1,0 +1,130 @@
+"""Alias: functions that rename series (graphite's "Alias" group).
+
+Renaming changes only the name: tags and the path expression stay, so an
+outer aggregate still says ``sumSeries(a.*.c)`` after ``alias``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from render.functions.aggregation import AGG_ALIASES, AGG_FUNCS, canonical_agg, reduce_values
+from render.functions.naming import node_key
+from render.functions.params import InputError, Param, ParamType
+from render.functions.registry import RequestContext, series_function
+from render.series import Series
+
+SERIES_LIST = Param("seriesList", ParamType.seriesList, required=True)
+
+
+@series_function("alias", group="Alias", params=[SERIES_LIST, Param("newName", ParamType.string, required=True)])
+def alias(ctx: RequestContext, series_list: list[Series], new_name: str) -> list[Series]:
+    """Call every series ``newName``."""
+    return [s.copy(name=new_name) for s in series_list]
+
+
+@series_function(
+    "aliasByNode",
+    group="Alias",
+    params=[SERIES_LIST, Param("nodes", ParamType.nodeOrTag, required=True, multiple=True)],
+)
+def alias_by_node(ctx: RequestContext, series_list: list[Series], *nodes: int | str) -> list[Series]:
+    """Name each series by some of its nodes (0-based, negative from the end) or tag values, joined by ``.``.
+
+    In a name like ``scale(a.b.c,2)`` nodes are taken from the first metric path.
+    """
+    return [s.copy(name=node_key(s, nodes)) for s in series_list]
+
+
+def substring(name: str, start: int, stop: int) -> str:
+    """graphite's ``substr`` naming: nodes ``start:stop`` of the innermost path in ``name``."""
+    left = name.rfind("(") + 1
+    right = name.find(")")
+    if right < 0:
+        right = len(name) + 1
+    nodes = name[left:right].split(".")
+    picked = ".".join(nodes[start:] if stop == 0 else nodes[start:stop])
+    return re.sub(",.*$", "", picked)
+
+
+@series_function("aliasByMetric", group="Alias", params=[SERIES_LIST])
+def alias_by_metric(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
+    """Name each series by the last node of its metric path (``c`` for ``scale(a.b.c,2)``)."""
+    return [s.copy(name=substring(s.name, -1, 0)) for s in series_list]
+
+
+@series_function(
+    "aliasSub",
+    group="Alias",
+    params=[SERIES_LIST, Param("search", ParamType.string, required=True),
+            Param("replace", ParamType.string, required=True)],
+)
+def alias_sub(ctx: RequestContext, series_list: list[Series], search: str, replace: str) -> list[Series]:
+    r"""Rename with a regular expression substitution; ``replace`` may use ``\1`` back-references."""
+    try:
+        regex = re.compile(search)
+        return [s.copy(name=regex.sub(replace, s.name)) for s in series_list]
+    except (re.error, IndexError) as exc:
+        raise InputError(f"cannot call aliasSub search={search!r}: {exc}") from None
+
+
+_UNITS = {
+    "binary": (("Pi", 1024.0**5), ("Ti", 1024.0**4), ("Gi", 1024.0**3), ("Mi", 1024.0**2), ("Ki", 1024.0)),
+    "si": (("P", 1000.0**5), ("T", 1000.0**4), ("G", 1000.0**3), ("M", 1000.0**2), ("k", 1000.0)),
+}
+
+
+def format_units(value: float, system: str) -> str:
+    """``value`` with an SI or binary prefix and two decimals, as graphite's legends show it."""
+    prefix = ""
+    for unit, size in _UNITS[system]:
+        if abs(value) >= size:
+            value, prefix = value / size, unit
+            break
+    if value - math.floor(value) < 0.00000000001 and value > 1:
+        value = float(math.floor(value))
+    return f"{value:.2f}{prefix}"
+
+
+def _legend_value(series: Series, value_type: str) -> float | int | str | None:
+    try:
+        canonical = canonical_agg(value_type)
+    except InputError:
+        return "(?)"
+    value = reduce_values(series.values, canonical)
+    return int(value) if canonical == "count" and value is not None else value
+
+
+LEGEND_OPTIONS = (
+    *AGG_FUNCS, *AGG_ALIASES, *(f"{n}Series" for n in (*AGG_FUNCS, *AGG_ALIASES)), "si", "binary"
+)
+
+
+@series_function(
+    "legendValue",
+    group="Alias",
+    params=[SERIES_LIST, Param("valuesTypes", ParamType.string, multiple=True, options=LEGEND_OPTIONS)],
+)
+def legend_value(ctx: RequestContext, series_list: list[Series], *values_types: str) -> list[Series]:
+    """Append values to the names, e.g. ``x (avg: 6.5)`` for ``legendValue(x, "avg")``.
+
+    Any aggregation name works (``last``, ``avg``, ``total``, ``min``, ``max``,
+    ...). A final ``si`` or ``binary`` formats the values with unit prefixes
+    in aligned columns instead.
+    """
+    system = None
+    if values_types and values_types[-1] in ("si", "binary"):
+        system, values_types = values_types[-1], values_types[:-1]
+    result = []
+    for series in series_list:
+        name = series.name
+        for value_type in values_types:
+            value = _legend_value(series, value_type)
+            if system is None:
+                name += f" ({value_type}: {value})"
+            else:
+                shown = value if value is None or isinstance(value, str) else format_units(value, system)
+                name = f"{name:<20}{value_type:<5}{shown!s:<10}"
+        result.append(series.copy(name=name))
+    return result

@@ -1,0 +1,103 @@
+"""Graph: how series are drawn (graphite's "Graph" group); values are unchanged except by ``stacked``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from render.functions.params import Param, ParamType
+from render.functions.registry import RequestContext, series_function
+from render.functions.special import constant_line
+from render.series import Series
+
+SERIES_LIST = Param("seriesList", ParamType.seriesList, required=True)
+DEFAULT_STACK = "__DEFAULT__"
+
+
+@series_function("color", group="Graph", params=[SERIES_LIST, Param("theColor", ParamType.string, required=True)])
+def color(ctx: RequestContext, series_list: list[Series], the_color: str) -> list[Series]:
+    """Draw the series in ``theColor`` (a name like ``red`` or hex like ``ff0000``)."""
+    return [s.with_options(color=the_color) for s in series_list]
+
+
+@series_function("lineWidth", group="Graph", params=[SERIES_LIST, Param("width", ParamType.float, required=True)])
+def line_width(ctx: RequestContext, series_list: list[Series], width: float) -> list[Series]:
+    """Draw the series with lines ``width`` pixels wide."""
+    return [s.with_options(lineWidth=width) for s in series_list]
+
+
+@series_function("dashed", group="Graph", params=[SERIES_LIST, Param("dashLength", ParamType.integer, default=5)])
+def dashed(ctx: RequestContext, series_list: list[Series], dash_length: int = 5) -> list[Series]:
+    """Draw the series as dashed lines with segments ``dashLength`` long."""
+    return [
+        s.copy(name=f"dashed({s.name}, {dash_length:g})", tags={**s.tags, "dashed": dash_length},
+               options={**s.options, "dashed": dash_length})
+        for s in series_list
+    ]
+
+
+@series_function("stacked", group="Graph", params=[SERIES_LIST, Param("stack", ParamType.string)])
+def stacked(ctx: RequestContext, series_list: list[Series], stack: str | None = None) -> list[Series]:
+    """Stack these series on top of each other (and on earlier ``stacked`` series of the same request).
+
+    Each value becomes the running total at its point; ``stack`` names
+    separate stacks (then the names are left as they are).
+    """
+    stack_name = stack or DEFAULT_STACK
+    totals = np.asarray(ctx.stacks.get(stack_name, np.zeros(0)), dtype=np.float64)
+    result = []
+    for s in series_list:
+        if len(totals) < len(s):
+            totals = np.concatenate((totals, np.zeros(len(s) - len(totals))))
+        valid = ~np.isnan(s.values)
+        totals = totals.copy()
+        totals[: len(s)][valid] += s.values[valid]
+        values = np.where(valid, totals[: len(s)], np.nan)
+        if stack_name == DEFAULT_STACK:
+            name, tags = f"stacked({s.name})", {**s.tags, "stacked": stack_name}
+        else:
+            name, tags = s.name, s.tags
+        result.append(
+            s.copy(name=name, path_expression=name, values=values, tags=tags,
+                   options={**s.options, "stacked": True})
+        )
+    ctx.stacks[stack_name] = totals
+    return result
+
+
+@series_function("drawAsInfinite", group="Graph", params=[SERIES_LIST])
+def draw_as_infinite(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
+    """Draw a full-height vertical line where the value is above 0 (nothing where missing or below).
+
+    Handy for on/off events such as deploys or exit codes.
+    """
+    return [
+        s.copy(name=f"drawAsInfinite({s.name})", tags={**s.tags, "drawAsInfinite": 1},
+               options={**s.options, "drawAsInfinite": True})
+        for s in series_list
+    ]
+
+
+@series_function("secondYAxis", group="Graph", params=[SERIES_LIST])
+def second_y_axis(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
+    """Draw the series against a second Y axis on the right."""
+    return [
+        s.copy(name=f"secondYAxis({s.name})", tags={**s.tags, "secondYAxis": 1},
+               options={**s.options, "secondYAxis": True})
+        for s in series_list
+    ]
+
+
+@series_function(
+    "threshold",
+    group="Graph",
+    params=[Param("value", ParamType.float, required=True), Param("label", ParamType.string),
+            Param("color", ParamType.string)],
+)
+def threshold(ctx: RequestContext, value: float, label: str | None = None, color: str | None = None) -> list[Series]:
+    """A horizontal line at ``value``, optionally named ``label`` and drawn in ``color``."""
+    line = constant_line(ctx, value)
+    if label:
+        line = line.copy(name=label)
+    if color:
+        line = line.with_options(color=color)
+    return [line]
