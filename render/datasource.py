@@ -51,11 +51,29 @@ class CacheClient(Protocol):
 
 @dataclass(frozen=True)
 class Leaf:
-    """One whisper file a pattern matched: metric name, file, parsed header."""
+    """One whisper file a pattern matched: metric name, file, parsed header.
+
+    ``identity`` (inode, size, mtime in ns) says which version of the file
+    the header was read from; a fetch reuses the header while it still holds.
+    """
 
     name: str
     fs_path: Path
     header: Header
+    identity: tuple[int, int, int] = (0, 0, 0)
+
+
+def _identity(fd: int) -> tuple[int, int, int]:
+    stat = os.fstat(fd)
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def _open_header(fs_path: str) -> tuple[Header, tuple[int, int, int]]:
+    fd = os.open(fs_path, os.O_RDONLY)
+    try:
+        return whisper_file.read_header(fd, fs_path), _identity(fd)
+    finally:
+        os.close(fd)
 
 
 def fetch_interval(header: Header, start: int, end: int, now: int) -> tuple[TimeInfo, int] | None:
@@ -161,10 +179,13 @@ def merge_cached(
 
 def _read(leaf: Leaf, start: int, end: int, now: int) -> tuple[TimeInfo, np.ndarray, Header] | None:
     """One file's fetch, with the header it was read with (None: nothing in the window)."""
-    fd = os.open(leaf.fs_path, os.O_RDONLY)
+    fs_path = str(leaf.fs_path)
+    fd = os.open(fs_path, os.O_RDONLY)
     try:
-        header = whisper_file.read_header(fd, str(leaf.fs_path))
-        result = whisper_file.fetch(fd, str(leaf.fs_path), header, start, end, now)
+        header = leaf.header
+        if _identity(fd) != leaf.identity:
+            header = whisper_file.read_header(fd, fs_path)
+        result = whisper_file.fetch(fd, fs_path, header, start, end, now)
     finally:
         os.close(fd)
     if result is None:
@@ -192,15 +213,11 @@ class DataSource:
         found = []
         for name, fs_path in self.find(pattern, limit):
             try:
-                fd = os.open(fs_path, os.O_RDONLY)
-                try:
-                    header = whisper_file.read_header(fd, str(fs_path))
-                finally:
-                    os.close(fd)
+                header, identity = _open_header(str(fs_path))
             except (OSError, WhisperException) as exc:
                 log.warning("cannot read header of file=%s: %s", fs_path, exc)
                 continue
-            found.append(Leaf(name, fs_path, header))
+            found.append(Leaf(name, fs_path, header, identity))
         return found
 
     def fetch(

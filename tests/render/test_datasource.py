@@ -217,3 +217,14 @@ def test_merge_matches_graphite(graphite_web, raw_step, factor, start_slot, leng
     assert len(ours) == len(theirs)
     for a, b in zip(as_list(ours), theirs, strict=True):
         assert (a is None and b is None) or math.isclose(a, b, rel_tol=1e-12)
+
+
+def test_file_replaced_after_planning_is_read_with_its_new_header(tmp_path: Path) -> None:
+    make_metric(tmp_path, "swap.me", values=[1.0] * 20)
+    source = DataSource(tmp_path)
+    planned = {"swap.me": source.leaves("swap.me")}
+    metric_path(tmp_path, "swap.me").unlink()
+    make_metric(tmp_path, "swap.me", values=[2.0] * 20, archives=[(60, 100)], step=60)
+    [series] = source.fetch(["swap.me"], NOW - 300, NOW, NOW, leaves=planned)["swap.me"]
+    assert series.step == 60
+    assert as_list(series.values) == [2.0] * 5
