@@ -91,6 +91,9 @@ def default_store(config: CarbonConfig) -> Any:
     """The daemon's WhisperStore, configured from carbon.conf."""
     from storage.whisper.batch import WhisperStore
 
+    if config.whisper_autoflush:
+        log.warning("WHISPER_AUTOFLUSH = True is not supported by Carbyne's whisper writer; "
+                    "files are flushed by the operating system as usual")
     return WhisperStore(sparse=config.whisper_sparse_create, fallocate=config.whisper_fallocate_create)
 
 

@@ -19,18 +19,13 @@ from carbon.cache import MetricCache
 from carbon.cachequery import CacheQueryFactory, CacheQueryHandler, WhisperMetadata
 from carbon.instrumentation import Stats
 from carbon.names import MetricIndex
+from storage import whisper as carbyne_whisper
 from storage.paths import metric_path
 from storage.schemas import StorageRules
+from storage.whisper.batch import WhisperStore
 
 REPO = Path(__file__).resolve().parents[2]
 WEBAPP = Path(sysconfig.get_paths()["purelib"]) / "opt" / "graphite" / "webapp"
-
-
-class InfoStore:
-    """The part of WhisperStore the metadata requests use."""
-
-    def info(self, path):
-        return whisper.info(str(path))
 
 
 def frame(obj, protocol=2):
@@ -53,7 +48,8 @@ class Rig:
         self.cache = MetricCache()
         self.stats = Stats()
         self.data_dir = tmp_path
-        metadata = WhisperMetadata(tmp_path, InfoStore(), run_exclusive, whisper.setAggregationMethod)
+        metadata = WhisperMetadata(tmp_path, WhisperStore(), run_exclusive,
+                                   carbyne_whisper.setAggregationMethod)
         schemas = tmp_path / "schemas.conf"
         schemas.write_text("[fast]\npattern = ^fast\\.\nretentions = 10s:1h,1m:1d\n")
         rules = StorageRules.load(schemas, None)

@@ -10,33 +10,19 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from carbon.config import CarbonConfig, package_conf_dir
 from carbon.service import LISTEN_BACKLOG, make_service, storage_rule_paths
 from storage.paths import metric_path
+from storage.whisper.batch import WhisperStore
 
 NOW = 1_700_000_040
 
 
-class Store:
-    """Stand-in for storage.whisper.batch.WhisperStore over whisper 1.1.10."""
+class Store(WhisperStore):
+    """The real WhisperStore, remembering that the service closed it."""
 
-    def __init__(self):
-        self.closed = False
-
-    def exists(self, path):
-        return path.exists()
-
-    def create(self, path, archives, x_files_factor, aggregation_method):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        whisper.create(str(path), list(archives), x_files_factor, aggregation_method)
-
-    def write(self, path, timestamps, values, now=None):
-        whisper.update_many(str(path), list(dict(zip(timestamps.tolist(), values.tolist(), strict=True)).items()),
-                            now=now)
-        return len(timestamps)
-
-    def info(self, path):
-        return whisper.info(str(path))
+    closed = False
 
     def close(self):
         self.closed = True
+        super().close()
 
 
 class FakePort:

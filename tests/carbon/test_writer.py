@@ -21,27 +21,9 @@ from carbon.writer import (
 )
 from storage.paths import metric_path
 from storage.schemas import StorageRules
+from storage.whisper.batch import WhisperStore
 
 NOW = 1_700_000_040  # a multiple of 60
-
-
-class WhisperStore:
-    """Stand-in for storage.whisper.batch.WhisperStore (same contract) over whisper 1.1.10."""
-
-    def exists(self, path):
-        return path.exists()
-
-    def create(self, path, archives, x_files_factor, aggregation_method):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        whisper.create(str(path), list(archives), x_files_factor, aggregation_method)
-
-    def write(self, path, timestamps, values, now=None):
-        points = dict(zip(timestamps.tolist(), values.tolist(), strict=True))
-        whisper.update_many(str(path), list(points.items()), now=now)
-        return len(timestamps)
-
-    def close(self):
-        pass
 
 
 class FailingStore:
