@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 # (module, attribute) pairs; each exposes add_parser(subparsers) -> None and
 # sets ``func`` on its parser so dispatch stays here.
-SUBCOMMAND_MODULES: tuple[str, ...] = ("storage.cli", "carbon.serve")
+SUBCOMMAND_MODULES: tuple[str, ...] = ("storage.cli", "carbon.serve", "render.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

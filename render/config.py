@@ -9,9 +9,10 @@ cache-query port for points not yet on disk (graphite-web's
 
 from __future__ import annotations
 
+import json
 import os
 import zoneinfo
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from carbon.config import CarbonConfig, load_config
@@ -68,6 +69,22 @@ class RenderConfig:
     def with_changes(self, **changes: object) -> RenderConfig:
         """A copy with ``changes`` (validated again)."""
         return replace(self, **changes)
+
+    def to_json(self) -> str:
+        """The whole configuration as JSON, to hand to server processes."""
+        data = asdict(self)
+        data["data_dir"] = os.fspath(self.data_dir)
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> RenderConfig:
+        """The configuration :meth:`to_json` wrote (ValueError when it is not one)."""
+        try:
+            data = json.loads(text)
+            data["limits"] = Limits(**data.get("limits", {}))
+            return cls(**data)
+        except (TypeError, KeyError, AttributeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"cannot read render configuration: {exc}") from None
 
 
 def cache_query_host(carbon: CarbonConfig) -> str:

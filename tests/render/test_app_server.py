@@ -1,0 +1,217 @@
+"""The render API as a real server: gunicorn workers, ``start_render_server``, ``carbyne render``.
+
+Every server binds 127.0.0.1 on a free port and is stopped by the test that
+started it. A tiny CarbonLink cache stands in for the ingest daemon's
+cache-query port to show cached points reach ``/render``.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from app_support import write_metric
+
+from render.config import RenderConfig, from_carbon_config, load_render_config
+from render.limits import Limits
+from render.wsgi import ServerUnavailable, app_from_environ, start_render_server
+
+STEP = 60
+
+
+def get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def wait_until_up(url: str, process: subprocess.Popen, deadline: float = 30.0) -> None:
+    """Poll ``url`` until the server answers (gunicorn boots workers after binding)."""
+    give_up = time.monotonic() + deadline
+    while time.monotonic() < give_up:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited with {process.returncode}")
+        try:
+            get(url, timeout=1.0)
+            return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.1)
+    raise AssertionError(f"{url} never answered")
+
+
+class FakeCarbonCache:
+    """A cache-query port answering ``cache-query-bulk`` with fixed points (4-byte length + pickle)."""
+
+    def __init__(self, points: dict[str, list[tuple[int, float]]]) -> None:
+        self.points = points
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.requests: list[dict] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            while True:
+                header = conn.recv(4, socket.MSG_WAITALL)
+                if len(header) < 4:
+                    return
+                (length,) = struct.unpack("!L", header)
+                request = pickle.loads(conn.recv(length, socket.MSG_WAITALL))
+                self.requests.append(request)
+                found = {m: self.points.get(m, []) for m in request.get("metrics", [])}
+                body = pickle.dumps({"datapointsByMetric": found}, protocol=2)
+                conn.sendall(struct.pack("!L", len(body)) + body)
+
+    def close(self) -> None:
+        self.server.close()
+
+
+@pytest.fixture()
+def whisper_dir(tmp_path: Path) -> Path:
+    now = int(time.time())
+    base = now - now % STEP - 10 * STEP
+    write_metric(tmp_path, "srv.load", base, STEP, [1.0] * 5, points=1000, now=now)
+    return tmp_path
+
+
+def test_start_render_server_serves_with_workers_and_carbonlink(whisper_dir: Path) -> None:
+    now = int(time.time())
+    cached_at = now - now % STEP - STEP
+    cache = FakeCarbonCache({"srv.load": [(cached_at, 42.0)]})
+    config = RenderConfig(
+        data_dir=whisper_dir, carbonlink_hosts=(f"127.0.0.1:{cache.port}",),
+        http_interface="127.0.0.1", http_port=0, workers=2,
+    )
+    server = start_render_server(config)
+    try:
+        assert server.port != 0 and server.running()
+        wait_until_up(server.url + "/version", server.process)
+        status, body = get(server.url + "/render?target=srv.load&from=-15min&format=json")
+        assert status == 200
+        (series,) = json.loads(body)
+        values = {ts: v for v, ts in series["datapoints"]}
+        assert values[cached_at] == 42.0
+        assert [v for v in values.values() if v == 1.0]
+        assert cache.requests and cache.requests[0]["type"] == "cache-query-bulk"
+        status, body = get(server.url + "/render?target=sum(&format=json")
+        assert status == 400 and "target=sum(" in json.loads(body)["error"]
+        children = subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True)
+        assert len(children.stdout.split()) >= 2  # the gunicorn workers
+    finally:
+        assert server.stop() == 0
+        cache.close()
+    assert not server.running()
+
+
+def test_start_render_server_fails_at_once_on_a_busy_port(whisper_dir: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        config = RenderConfig(data_dir=whisper_dir, http_interface="127.0.0.1", http_port=port)
+        with pytest.raises(ServerUnavailable, match=f"HTTP_PORT={port}"):
+            start_render_server(config)
+
+
+def test_missing_gunicorn_is_a_clear_error(whisper_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "gunicorn.app.base", None)
+    with pytest.raises(ServerUnavailable, match="gunicorn is not installed"):
+        start_render_server(RenderConfig(data_dir=whisper_dir, http_interface="127.0.0.1", http_port=0))
+
+
+def test_carbyne_render_command_serves_until_sigterm(whisper_dir: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable, "-m", "carbon.cli", "render", "--whisper-dir", str(whisper_dir),
+        "--http-interface", "127.0.0.1", "--http-port", str(port), "--workers", "1", "--no-carbonlink",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/version", process)
+        status, body = get(f"http://127.0.0.1:{port}/metrics/find?query=srv.*")
+        assert status == 200 and json.loads(body)[0]["id"] == "srv.load"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr.decode()
+
+
+def test_carbyne_render_reports_bad_configuration(tmp_path: Path) -> None:
+    conf = tmp_path / "carbon.conf"
+    conf.write_text("[render]\nHTTP_PORT = not-a-port\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "carbon.cli", "render", "--config", str(conf)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "HTTP_PORT" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- configuration ---------------------------------------------------------------------
+
+
+def test_render_config_follows_carbon_conf(tmp_path: Path) -> None:
+    conf = tmp_path / "carbon.conf"
+    conf.write_text(
+        f"[cache]\nSTORAGE_DIR = {tmp_path}/storage\nCACHE_QUERY_INTERFACE = 0.0.0.0\nCACHE_QUERY_PORT = 7102\n"
+        "[render]\nHTTP_INTERFACE = 127.0.0.1\nHTTP_PORT = 8181\n"
+    )
+    config = load_render_config(conf)
+    assert config.data_dir == tmp_path / "storage" / "whisper"
+    assert config.carbonlink_hosts == ("127.0.0.1:7102",)
+    assert (config.http_interface, config.http_port) == ("127.0.0.1", 8181)
+
+
+def test_render_config_defaults_and_json_round_trip(tmp_path: Path) -> None:
+    from carbon.config import load_config
+
+    config = from_carbon_config(load_config(None, environ={}))
+    assert (config.http_interface, config.http_port) == ("0.0.0.0", 8080)
+    assert config.carbonlink_hosts == ("127.0.0.1:7002",)
+    custom = RenderConfig(data_dir=tmp_path, limits=Limits(max_data_points=500), workers=3, time_zone="Europe/Paris")
+    assert RenderConfig.from_json(custom.to_json()) == custom
+
+
+@pytest.mark.parametrize(
+    "changes,needle",
+    [
+        ({"workers": 0}, "workers=0"),
+        ({"http_port": 70000}, "HTTP_PORT=70000"),
+        ({"carbonlink_hosts": ("nohost",)}, "CARBONLINK_HOSTS"),
+        ({"time_zone": "Mars/Base"}, "TIME_ZONE"),
+        ({"max_find_nodes": 0}, "max_find_nodes=0"),
+    ],
+)
+def test_render_config_refuses_bad_values(tmp_path: Path, changes, needle) -> None:
+    with pytest.raises(ValueError, match=needle):
+        RenderConfig(data_dir=tmp_path, **changes)
+
+
+def test_app_from_environ(whisper_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CARBYNE_RENDER_CONFIG", raising=False)
+    with pytest.raises(ServerUnavailable, match="CARBYNE_RENDER_CONFIG"):
+        app_from_environ()
+    monkeypatch.setenv("CARBYNE_RENDER_CONFIG", RenderConfig(data_dir=whisper_dir).to_json())
+    answer = app_from_environ().test_client().get("/metrics/index.json")
+    assert answer.get_json() == ["srv.load"]
