@@ -151,8 +151,23 @@ class Series:
         return len(self.values)
 
     def copy(self, **changes: Any) -> Series:
-        """A new series with ``changes`` applied; nothing else is altered."""
-        return dataclasses.replace(self, **changes)
+        """A new series with ``changes`` applied; nothing else is altered.
+
+        Unchanged fields are shared, not re-validated (they are immutable).
+        """
+        if not _FIELDS.issuperset(changes):
+            unknown = sorted(changes.keys() - _FIELDS)[0]
+            raise TypeError(f"cannot copy Series field={unknown}: no such field")
+        new = object.__new__(Series)
+        state = {**self.__dict__, **changes}
+        if "values" in changes:
+            state["values"] = _frozen_values(changes["values"])
+        if "tags" in changes:
+            state["tags"] = MappingProxyType({k: str(v) for k, v in changes["tags"].items()})
+        if "options" in changes:
+            state["options"] = _frozen_mapping(changes["options"])
+        object.__setattr__(new, "__dict__", state)
+        return new
 
     def with_tags(self, **extra: Any) -> Series:
         """A copy whose tags also hold ``extra`` (values stored as ``str``)."""
@@ -171,6 +186,9 @@ class Series:
             f"Series(name={self.name!r}, start={self.start}, end={self.end}, "
             f"step={self.step}, values={self.to_list()!r})"
         )
+
+
+_FIELDS = frozenset(f.name for f in dataclasses.fields(Series))
 
 
 def _first_valid(buckets: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -265,10 +283,12 @@ def stack_values(series_list: Sequence[Series]) -> np.ndarray:
 
     This is graphite's ``zip_longest(*seriesList)`` (combining by index).
     """
-    width = max((len(s) for s in series_list), default=0)
-    matrix = np.full((len(series_list), width), np.nan)
+    lengths = {len(s.values) for s in series_list}
+    if len(lengths) == 1:
+        return np.stack([s.values for s in series_list])
+    matrix = np.full((len(series_list), max(lengths, default=0)), np.nan)
     for row, s in zip(matrix, series_list, strict=True):
-        row[: len(s)] = s.values
+        row[: len(s.values)] = s.values
     return matrix
 
 

@@ -39,7 +39,15 @@ def canonical_agg(name: str) -> str:
 
 
 def _ordered_sum(m: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    return np.cumsum(np.where(valid, m, 0.0), axis=0)[-1]
+    """Sum along axis 0 adding one slice at a time, like Python's ``sum`` over each column.
+
+    numpy reduces axis 0 of a C-contiguous array slice by slice; any other
+    layout may sum pairwise, so ``cumsum`` (always sequential) is used then.
+    """
+    zeroed = np.where(valid, m, 0.0)
+    if zeroed.flags.c_contiguous:
+        return np.add.reduce(zeroed, axis=0)
+    return np.cumsum(zeroed, axis=0)[-1]
 
 
 def _pick(m: np.ndarray, index: np.ndarray) -> np.ndarray:

@@ -33,6 +33,8 @@ def preview_seconds(window_size: int | float | str, step: int) -> int:
     """
     if isinstance(window_size, str):
         return abs(interval_seconds(window_size))
+    if window_size < 0:
+        raise InputError(f"cannot call a moving window windowSize={window_size!r}: must not be negative")
     return step * int(window_size)
 
 
@@ -40,26 +42,46 @@ def _moving_window(arguments: Mapping[str, Any], ctx: RequestContext, step: int)
     return preview_seconds(arguments["windowSize"], step), 0
 
 
-def _window_values(values: np.ndarray, points: int, func: str, x_files_factor: float) -> np.ndarray:
-    """One value per window of ``points`` values ending at each point after the first ``points``.
+def _window_values(matrix: np.ndarray, points: int, func: str, x_files_factor: np.ndarray) -> np.ndarray:
+    """Moving windows over each row: one value per window of ``points`` values.
 
-    ``func`` sees only the window's non-missing values; a window is missing
-    when it has none or their share of ``points`` is below ``x_files_factor``.
+    Output ``k`` covers ``row[k + 1 : k + 1 + points]`` (graphite starts one
+    point in), so a row of ``n`` values gives ``n - points`` windows. ``func``
+    sees only a window's non-missing values; a window is missing when it has
+    none or their share of ``points`` is below the row's ``x_files_factor``.
+    Sums and extremes are accumulated one offset at a time, in graphite's
+    order.
     """
-    count = max(len(values) - points, 0)
-    if count == 0:
-        return np.empty(0)
-    if points <= 0:
-        return np.full(count, np.nan)
-    windows = sliding_window_view(values[1:], points)
-    non_null = (~np.isnan(windows)).sum(axis=1)
-    if func == "avg_zero":
-        func = "average"
-    if func == "multiply":
-        reduced = np.cumprod(np.where(np.isnan(windows), 1.0, windows), axis=1)[:, -1]
+    rows, n = matrix.shape
+    count = max(n - points, 0)
+    if count == 0 or points <= 0:
+        return np.full((rows, count), np.nan)
+    body = matrix[:, 1:]
+    valid = ~np.isnan(body)
+    non_null = np.zeros((rows, count), dtype=np.int64)
+    for k in range(points):
+        non_null += valid[:, k : k + count]
+    if func in ("sum", "average", "avg_zero"):
+        zeroed = np.where(valid, body, 0.0)
+        reduced = zeroed[:, :count].copy()
+        for k in range(1, points):
+            reduced += zeroed[:, k : k + count]
+        if func != "sum":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                reduced = reduced / non_null
+    elif func in ("min", "max"):
+        pick = np.fmin if func == "min" else np.fmax
+        reduced = body[:, :count].copy()
+        for k in range(1, points):
+            reduced = pick(reduced, body[:, k : k + count])
+    elif func == "count":
+        reduced = non_null.astype(np.float64)
     else:
-        reduced = reduce_axis(windows, func, axis=1)
-    keep = (non_null > 0) & (non_null / points >= x_files_factor)
+        windows = sliding_window_view(body, points, axis=1)
+        if func == "multiply":  # graphite multiplies only the non-missing values
+            windows = np.where(np.isnan(windows), 1.0, windows)
+        reduced = reduce_axis(windows, func, axis=2)
+    keep = (non_null > 0) & (non_null / points >= x_files_factor[:, np.newaxis])
     return np.where(keep, reduced, np.nan)
 
 
@@ -70,27 +92,39 @@ def moving(
     x_files_factor: float | None,
     widened: list[Series] | None,
 ) -> list[Series]:
-    """graphite's ``movingWindow`` over ``widened`` (or the request-window series)."""
+    """graphite's ``movingWindow`` over ``widened`` (or the request-window series).
+
+    Series of equal length and step are computed together as one matrix.
+    """
     canonical = canonical_agg(func)
     if not series_list:
         return []
     preview = preview_seconds(window_size, max(s.step for s in series_list))
     label = "moving" + func.capitalize()
+    source = series_list if widened is None else widened
+    groups: dict[tuple[int, int], list[int]] = {}
+    for index, s in enumerate(source):
+        groups.setdefault((len(s), s.step), []).append(index)
+    values: dict[int, np.ndarray] = {}
+    for (_, step), members in groups.items():
+        points = preview // step if isinstance(window_size, str) else int(window_size)
+        matrix = np.stack([source[i].values for i in members])
+        xff = np.array([source[i].x_files_factor if x_files_factor is None else x_files_factor
+                        for i in members], dtype=np.float64)
+        for i, row in zip(members, _window_values(matrix, points, canonical, xff), strict=True):
+            values[i] = row
     result = []
-    for s in series_list if widened is None else widened:
+    for index, s in enumerate(source):
         if isinstance(window_size, str):
             name = f'{label}({s.name},"{window_size}")'
-            points = preview // s.step
         else:
             name = f"{label}({s.name},{window_size})"
-            points = int(window_size)
-        xff = s.x_files_factor if x_files_factor is None else x_files_factor
         result.append(
             s.copy(
                 name=name,
                 path_expression=name,
                 start=s.start + preview,
-                values=_window_values(s.values, points, canonical, xff),
+                values=values[index],
                 tags={**s.tags, label: window_size},
             )
         )
