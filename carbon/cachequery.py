@@ -96,7 +96,14 @@ class WhisperMetadata:
 
     def set(self, metric: str, key: str, value: Any) -> defer.Deferred:
         path = self._path(metric, key)
-        return self.run_exclusive(self.set_aggregation, str(path), value)
+        return self.run_exclusive(self._set_and_reload, path, value)
+
+    def _set_and_reload(self, path: Path, value: Any) -> Any:
+        old = self.set_aggregation(str(path), value)
+        # The store trusts its cached headers for a while; WhisperStore has no call to
+        # forget one file, so drop every cached descriptor (a rare admin request).
+        self.store.close()
+        return old
 
 
 class CacheQueryHandler:
