@@ -1,0 +1,63 @@
+"""Fonts and text measurement for graph layout.
+
+Layout needs text sizes before anything is drawn (label widths push the plot
+area in, legend rows push it up), like graphite's cairo ``text_extents``.
+Sizes are in pixels: figures are made at 72 dpi, so a point is a pixel in
+PNG, SVG and PDF alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from matplotlib.font_manager import FontProperties, findfont, get_font
+
+from render.graphs.options import GraphOptions
+
+DPI = 72
+#: graphite's default font name; cairo's "Sans" is fontconfig's sans-serif.
+GRAPHITE_SANS = "sans"
+
+
+@dataclasses.dataclass(frozen=True)
+class Typeface:
+    """One font at one size, with cairo-like extents (``max_ascent`` etc.) in pixels."""
+
+    properties: FontProperties
+    size: float
+    max_ascent: float
+    max_descent: float
+
+    @property
+    def max_height(self) -> float:
+        return self.max_ascent + self.max_descent
+
+    def width(self, text: str) -> float:
+        """Advance width of ``text`` in pixels (hinted, as Agg draws it)."""
+        font = get_font(findfont(self.properties))
+        font.set_size(self.size, DPI)
+        font.set_text(text, 0.0)
+        width, _ = font.get_width_height()
+        return width / 64.0
+
+
+def typeface(options: GraphOptions, size: float | None = None) -> Typeface:
+    """The request's font (fontName/fontBold/fontItalic) at ``size`` (default fontSize)."""
+    size = options.font_size if size is None else size
+    name = options.font_name
+    families = ["sans-serif"] if name.lower() == GRAPHITE_SANS else [name, "sans-serif"]
+    properties = FontProperties(
+        family=families,
+        size=size,
+        weight="bold" if options.font_bold else "normal",
+        style="italic" if options.font_italic else "normal",
+    )
+    font = get_font(findfont(properties))
+    scale = size / font.units_per_EM
+    return Typeface(properties, size, font.ascender * scale, -font.descender * scale)
+
+
+def title_size(options: GraphOptions) -> float:
+    """graphite draws titles ``floor(ln(size))`` larger than the other text."""
+    return options.font_size + math.floor(math.log(options.font_size))
