@@ -24,7 +24,7 @@ def functions_json(data: object, params: Params) -> Response:
     pretty = bool(params.get("pretty"))
     text = json.dumps(data, indent=2 if pretty else None, sort_keys=pretty)
     text = text.replace("Infinity,", "1e9999,").replace("Infinity}", "1e9999}")
-    jsonp = params.get("jsonp")
+    jsonp = params.jsonp()
     if jsonp:
         return Response(f"{jsonp}({text})", content_type="text/javascript")
     return Response(text, content_type="application/json")

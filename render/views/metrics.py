@@ -48,7 +48,7 @@ def json_response(data: object, params: Params, status: int = 200) -> Response:
     ascii_only = request.headers.get("Accept", "application/json") == "application/json"
     text = json.dumps(data, ensure_ascii=ascii_only, indent=2 if params.get("pretty") else None)
     content_type = "application/json"
-    jsonp = params.get("jsonp")
+    jsonp = params.jsonp()
     if jsonp:
         text = f"{jsonp}({text})"
         content_type = "text/javascript"

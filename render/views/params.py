@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import re
 import zoneinfo
 from collections.abc import Iterator
 from urllib.parse import parse_qsl
@@ -24,6 +25,9 @@ from render.views.errors import BadRequest
 
 log = logging.getLogger(__name__)
 
+# A JavaScript callback path such as ``cb`` or ``jQuery123.done``; anything else
+# would let a link inject script into a page that loads the answer.
+_CALLBACK = re.compile(r"^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*$")
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 MAX_BODY_BYTES = 8 << 20
 
@@ -63,6 +67,18 @@ class Params:
             return int(value)
         except ValueError:
             raise BadRequest(f"cannot parse {key}={value!r}: not an integer") from None
+
+    def jsonp(self) -> str | None:
+        """The ``jsonp`` callback name (None when absent), or a 400 if it is not one.
+
+        An empty value is returned as is: /render wraps with it, as graphite does.
+        """
+        callback = self.get("jsonp")
+        if not callback:
+            return callback
+        if len(callback) > 200 or not _CALLBACK.match(callback):
+            raise BadRequest(f"cannot wrap jsonp={callback[:80]!r}: not a JavaScript callback name")
+        return callback
 
     def flag(self, key: str) -> bool:
         """A 0/1 parameter such as ``local`` or ``wildcards`` (anything else non-zero is on)."""

@@ -5,7 +5,8 @@ POST alike, ``target`` repeated or ``target[]``, ``template[name]``, legacy
 ``pickle``/``rawData``, ``jsonp`` only together with ``format``), with two
 deliberate differences: a parameter graphite would silently misuse
 (``maxDataPoints=abc``, ``xFilesFactor=2``) is a 400 naming it, and a
-missing or image ``format`` is a 400 until the image renderers exist.
+missing or image ``format`` is a 400 until the image renderers exist, and a
+``jsonp`` that is not a JavaScript callback name is refused.
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def parse_render_request(params: Params, *, default_tz: str, limits: Limits, wal
     start, end, now = time_window(params, tz, wall_clock)
     output = OutputOptions(
         tz=tz,
-        jsonp=params.get("jsonp") if "format" in params and "jsonp" in params else None,
+        jsonp=params.jsonp() if "format" in params else None,
         pretty=bool(params.get("pretty")),
         max_data_points=_max_data_points(params, limits),
         no_null_points="noNullPoints" in params,

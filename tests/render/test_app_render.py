@@ -58,6 +58,8 @@ CASES = [
     {"target": "sparse.one", "format": "json", "noNullPoints": "1", "maxDataPoints": "3"},
     {"target": "a.b.c", "format": "json", "jsonp": "cb"},
     {"target": "a.b.c", "jsonp": "cb", "format": "json", "pretty": "1"},
+    {"target": "a.b.c", "jsonp": "", "format": "json"},
+    {"target": "a.b.c", "jsonp": "jQuery1_2.done", "format": "dygraph"},
     {"target": "big.value", "format": "json"},
     {"target": "nothing.here", "format": "json"},
     {"target": "uni.*", "format": "json"},
@@ -71,6 +73,9 @@ CASES = [
     {"target": "a.y", "format": "rickshaw"},
     {"target": "sumSeries(a.*.c)", "format": "json"},
     {"target": "a.b.c", "format": "json", "template[x]": "1"},
+    {"target": "template(a.$x.c)", "format": "json", "template[x]": "b"},
+    {"target": "template(a.$x.c, x='x')", "format": "raw"},
+    {"target": "a.*.c|sumSeries()", "format": "raw"},
     {"target": "a.b.c", "format": "raw", "from": "-20min", "until": "-5min"},
     {"target": "a.b.c", "format": "raw", "from": str(NOW), "until": str(START)},
     {"target[]": "a.b.c", "format": "raw"},
@@ -153,6 +158,7 @@ BAD = [
     ({"target": "a.b.c", "format": "json", "graphType": "bar"}, "graphType='bar'"),
     ({"target": "consolidateBy(a.b.c, 'median')", "format": "json"}, "consolidateBy"),
     ({"target": "a.b.c" + ".d" * 40000, "format": "json"}, "max_target_length"),
+    ({"target": "a.b.c", "format": "json", "jsonp": "alert(1)//"}, "jsonp='alert(1)//'"),
 ]
 
 
@@ -168,6 +174,16 @@ def test_bad_input_is_a_400_naming_the_problem(params, needle, client) -> None:
         assert content_type.startswith("text/plain")
     assert needle in text
     assert "Traceback" not in text
+
+
+def test_a_glob_reading_too_many_series_is_a_400(data_dir) -> None:
+    from render.limits import Limits
+
+    small = make_app(data_dir, limits=Limits(max_series_per_request=2))
+    assert carbyne_get(small, "/render", {**WINDOW, "target": "a.b.c", "format": "json"})[0] == 200
+    status, _, body = carbyne_get(small, "/render", {**WINDOW, "target": "*.*", "format": "json"})
+    assert status == 400
+    assert "max_series_per_request=2" in json.loads(body)["error"]
 
 
 def test_unexpected_errors_are_a_500_without_a_stack_trace(data_dir, caplog) -> None:
