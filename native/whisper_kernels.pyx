@@ -10,6 +10,9 @@ lower intervals, and writes its lower points as coalesced runs after replaying w
 write order in memory (later writes to a slot win; a write to slot 0 moves the archive's
 base timestamp, exactly as whisper re-reads it before every write).
 
+Each archive's base timestamp (slot 0's) is kept in a caller-owned array across calls, so a
+warm file costs no base reads; a batch that overflows its ring forgets them all.
+
 The one place that touches Python objects is the order in which a level's lower intervals
 are visited: whisper iterates a Python set, so these kernels ask a real set (with the GIL,
 only when there is more than one interval).
@@ -48,14 +51,20 @@ cdef struct Status:
 
 
 cdef struct Archive:
+    int64_t index
     int64_t offset
     int64_t step
     int64_t points
 
 
-cdef struct Propagation:
+cdef struct Whisper:
+    # one open file: its descriptor, archive table, aggregation and known base timestamps
+    int fd
+    const int64_t* table
+    int64_t archives
     int aggregation
     double xff
+    int64_t* bases  # per archive: slot 0's timestamp, 0 = not known yet (read it)
 
 
 # ---------------------------------------------------------------- byte order and arithmetic
@@ -158,6 +167,25 @@ cdef int read_base(int fd, Archive* archive, int64_t* base, Status* status) noex
         return status.code
     base[0] = load_u32(point)
     return STATUS_OK
+
+
+cdef int get_base(Whisper* file, Archive* archive, int64_t* base, Status* status) noexcept nogil:
+    """read_base, answered from file.bases when known. A known base stays valid: whisper only
+    ever overwrites slot 0 with a timestamp that maps to slot 0, which gives the same slots."""
+    if file.bases[archive.index] != 0:
+        base[0] = file.bases[archive.index]
+        return STATUS_OK
+    if read_base(file.fd, archive, base, status) < 0:
+        return status.code
+    file.bases[archive.index] = base[0]
+    return STATUS_OK
+
+
+cdef inline void load_archive(Whisper* file, int64_t index, Archive* archive) noexcept nogil:
+    archive.index = index
+    archive.offset = file.table[3 * index]
+    archive.step = file.table[3 * index + 1]
+    archive.points = file.table[3 * index + 2]
 
 
 cdef int read_ring(int fd, Archive* archive, int64_t first, int64_t count, unsigned char* buffer,
@@ -365,7 +393,7 @@ cdef int write_one(int fd, Archive* archive, int64_t slot, int64_t timestamp, do
     return write_all(fd, point, POINT_SIZE, archive.offset + slot * POINT_SIZE, status)
 
 
-cdef int propagate_level(int fd, Archive* higher, Archive* lower, Propagation* how,
+cdef int propagate_level(Whisper* file, Archive* higher, Archive* lower,
                          const int64_t* aligned, int64_t n, bint* propagated,
                          Status* status) noexcept nogil:
     """One level of whisper's __archive_update_many propagation: every distinct lower interval
@@ -380,7 +408,7 @@ cdef int propagate_level(int fd, Archive* higher, Archive* lower, Propagation* h
     cdef uint8_t* known = <uint8_t*>malloc(count * sizeof(uint8_t))
     cdef unsigned char* buffer = NULL
     cdef int64_t unique = 0, written = 0, i, j, k, interval, lowest, highest, first_slot
-    cdef int64_t higher_base, lower_base, buffer_first, span, position, known_count
+    cdef int64_t higher_base, lower_base = 0, buffer_first, span, position, known_count
     cdef bint ascending = True, whole_ring = False
     cdef const unsigned char* point
     try:
@@ -404,7 +432,7 @@ cdef int propagate_level(int fd, Archive* higher, Archive* lower, Propagation* h
                 return STATUS_MEMORY
 
         # Read every higher point this level needs at once: a span of the ring or all of it.
-        if read_base(fd, higher, &higher_base, status) < 0:
+        if get_base(file, higher, &higher_base, status) < 0:
             return status.code
         lowest = intervals[0]
         highest = intervals[0]
@@ -426,11 +454,9 @@ cdef int propagate_level(int fd, Archive* higher, Archive* lower, Propagation* h
         if buffer == NULL:
             status.code = STATUS_MEMORY
             return STATUS_MEMORY
-        if read_ring(fd, higher, buffer_first, span, buffer, status) < 0:
+        if read_ring(file.fd, higher, buffer_first, span, buffer, status) < 0:
             return status.code
 
-        if read_base(fd, lower, &lower_base, status) < 0:
-            return status.code
         for k in range(unique):
             interval = intervals[k]
             if higher_base == 0:
@@ -450,8 +476,10 @@ cdef int propagate_level(int fd, Archive* higher, Archive* lower, Propagation* h
                     known_count += 1
                 else:
                     known[j] = 0
-            if known_count == 0 or <double>known_count / <double>count < how.xff:
+            if known_count == 0 or <double>known_count / <double>count < file.xff:
                 continue
+            if written == 0 and get_base(file, lower, &lower_base, status) < 0:
+                return status.code  # (read on the first write, as whisper first reads it)
             if lower_base == 0:
                 slots[written] = 0
             else:
@@ -459,12 +487,13 @@ cdef int propagate_level(int fd, Archive* higher, Archive* lower, Propagation* h
             if slots[written] == 0:
                 lower_base = interval  # whisper re-reads the base before each write
             stamps[written] = interval
-            results[written] = aggregate(how.aggregation, values, known, count, known_count)
+            results[written] = aggregate(file.aggregation, values, known, count, known_count)
             written += 1
         propagated[0] = written > 0
         if written == 0:
             return STATUS_OK
-        return write_lower_points(fd, lower, slots, stamps, results, written, status)
+        file.bases[lower.index] = lower_base
+        return write_lower_points(file.fd, lower, slots, stamps, results, written, status)
     finally:
         free(intervals)
         free(slots)
@@ -477,9 +506,8 @@ cdef int propagate_level(int fd, Archive* higher, Archive* lower, Propagation* h
 
 # ---------------------------------------------------------------- writes
 
-cdef int archive_update_core(int fd, const int64_t* table, int64_t archives, Propagation* how,
-                             int64_t index, const int64_t* timestamps, const double* values,
-                             int64_t n, Status* status) noexcept nogil:
+cdef int archive_update_core(Whisper* file, int64_t index, const int64_t* timestamps,
+                             const double* values, int64_t n, Status* status) noexcept nogil:
     """whisper's __archive_update_many: chronological points into archive `index`, then
     propagation to every lower-precision archive until a level propagates nothing."""
     cdef Archive archive
@@ -490,11 +518,9 @@ cdef int archive_update_core(int fd, const int64_t* table, int64_t archives, Pro
     cdef int64_t* run_start = <int64_t*>malloc(n * sizeof(int64_t))
     cdef unsigned char* packed = <unsigned char*>malloc(n * POINT_SIZE)
     cdef int64_t i, r, interval, previous = 0, kept = 0, runs = 0, run_length = 0
-    cdef int64_t base, position, length, beyond, archive_end, level
-    cdef bint propagated
-    archive.offset = table[3 * index]
-    archive.step = table[3 * index + 1]
-    archive.points = table[3 * index + 2]
+    cdef int64_t base, slot, length, fitting, level, first_in_slot_zero
+    cdef bint propagated, overflowed = False
+    load_archive(file, index, &archive)
     try:
         if aligned == NULL or run_first == NULL or run_start == NULL or packed == NULL:
             status.code = STATUS_MEMORY
@@ -524,35 +550,41 @@ cdef int archive_update_core(int fd, const int64_t* table, int64_t archives, Pro
         runs += 1
         run_first[runs] = kept
 
-        if read_base(fd, &archive, &base, status) < 0:
+        # whisper reads the base once for the whole batch
+        if get_base(file, &archive, &base, status) < 0:
             return status.code
         if base == 0:
             base = run_start[0]
-        archive_end = archive.offset + archive.points * POINT_SIZE
+        first_in_slot_zero = -1  # packed index of the last point written to slot 0
         for r in range(runs):
-            position = archive.offset + slot_of(run_start[r], base, &archive) * POINT_SIZE
-            length = (run_first[r + 1] - run_first[r]) * POINT_SIZE
-            beyond = position + length - archive_end
-            if beyond > 0:
-                if write_all(fd, packed + run_first[r] * POINT_SIZE, length - beyond, position,
-                             status) < 0:
-                    return status.code
-                # the rest goes to the ring's start (and past its end if longer, as in whisper)
-                if write_all(fd, packed + run_first[r] * POINT_SIZE + length - beyond, beyond,
-                             archive.offset, status) < 0:
-                    return status.code
-            elif write_all(fd, packed + run_first[r] * POINT_SIZE, length, position, status) < 0:
+            slot = slot_of(run_start[r], base, &archive)
+            length = run_first[r + 1] - run_first[r]
+            fitting = min(length, archive.points - slot)
+            if write_all(file.fd, packed + run_first[r] * POINT_SIZE, fitting * POINT_SIZE,
+                         archive.offset + slot * POINT_SIZE, status) < 0:
                 return status.code
+            if slot == 0:
+                first_in_slot_zero = run_first[r]
+            if fitting < length:
+                # the rest goes to the ring's start (and past its end if longer, as in whisper)
+                if write_all(file.fd, packed + (run_first[r] + fitting) * POINT_SIZE,
+                             (length - fitting) * POINT_SIZE, archive.offset, status) < 0:
+                    return status.code
+                first_in_slot_zero = run_first[r] + fitting
+                overflowed = overflowed or length - fitting > archive.points
+        if overflowed:  # other archives' slots were overwritten: forget every known base
+            for level in range(file.archives):
+                file.bases[level] = 0
+        elif first_in_slot_zero >= 0:
+            file.bases[index] = load_u32(packed + first_in_slot_zero * POINT_SIZE)
 
         higher = archive
-        for level in range(archives):
-            if table[3 * level + 1] <= archive.step:
+        for level in range(file.archives):
+            if file.table[3 * level + 1] <= archive.step:
                 continue
-            lower.offset = table[3 * level]
-            lower.step = table[3 * level + 1]
-            lower.points = table[3 * level + 2]
+            load_archive(file, level, &lower)
             propagated = False
-            if propagate_level(fd, &higher, &lower, how, aligned, n, &propagated, status) < 0:
+            if propagate_level(file, &higher, &lower, aligned, n, &propagated, status) < 0:
                 return status.code
             if not propagated:
                 break
@@ -565,9 +597,8 @@ cdef int archive_update_core(int fd, const int64_t* table, int64_t archives, Pro
         free(packed)
 
 
-cdef int commit(int fd, const int64_t* table, int64_t archives, Propagation* how, int64_t index,
-                const int64_t* timestamps, const double* values, int64_t n,
-                Status* status) noexcept nogil:
+cdef int commit(Whisper* file, int64_t index, const int64_t* timestamps, const double* values,
+                int64_t n, Status* status) noexcept nogil:
     """Hand one archive's batch (collected newest first) over in chronological order."""
     cdef int64_t* chronological = <int64_t*>malloc(n * sizeof(int64_t))
     cdef double* chronological_values = <double*>malloc(n * sizeof(double))
@@ -579,34 +610,34 @@ cdef int commit(int fd, const int64_t* table, int64_t archives, Propagation* how
         for i in range(n):
             chronological[i] = timestamps[n - 1 - i]
             chronological_values[i] = values[n - 1 - i]
-        return archive_update_core(fd, table, archives, how, index, chronological,
-                                   chronological_values, n, status)
+        return archive_update_core(file, index, chronological, chronological_values, n, status)
     finally:
         free(chronological)
         free(chronological_values)
 
 
-cdef int64_t update_many_core(int fd, const int64_t* table, int64_t archives, Propagation* how,
-                              const int64_t* timestamps, const double* values, int64_t n,
-                              int64_t now, Status* status) noexcept nogil:
+cdef int64_t update_many_core(Whisper* file, const int64_t* timestamps, const double* values,
+                              int64_t n, int64_t now, Status* status) noexcept nogil:
     cdef int64_t archive = 0, kept = 0, batch_start = 0, batch_length = 0, i
+    cdef const int64_t* table = file.table
     for i in range(n):
-        while archive < archives and table[3 * archive + 1] * table[3 * archive + 2] < now - timestamps[i]:
+        while archive < file.archives and \
+                table[3 * archive + 1] * table[3 * archive + 2] < now - timestamps[i]:
             if batch_length > 0:
-                if commit(fd, table, archives, how, archive, timestamps + batch_start,
-                          values + batch_start, batch_length, status) < 0:
+                if commit(file, archive, timestamps + batch_start, values + batch_start,
+                          batch_length, status) < 0:
                     return status.code
                 batch_length = 0
             archive += 1
-        if archive == archives:
+        if archive == file.archives:
             break
         if batch_length == 0:
             batch_start = i
         batch_length += 1
         kept += 1
-    if archive < archives and batch_length > 0:
-        if commit(fd, table, archives, how, archive, timestamps + batch_start,
-                  values + batch_start, batch_length, status) < 0:
+    if archive < file.archives and batch_length > 0:
+        if commit(file, archive, timestamps + batch_start, values + batch_start, batch_length,
+                  status) < 0:
             return status.code
     return kept
 
@@ -711,6 +742,7 @@ def fetch_archive(int fd, int64_t offset, int64_t step, int64_t points, int64_t 
     if capacity == 0:
         raise ValueError("cannot fetch into empty arrays")
     status.code = STATUS_OK
+    archive.index = 0
     archive.offset = offset
     archive.step = step
     archive.points = points
@@ -722,46 +754,62 @@ def fetch_archive(int fd, int64_t offset, int64_t step, int64_t points, int64_t 
     return count
 
 
+cdef int open_whisper(Whisper* file, int fd, const int64_t[:, ::1] table, int aggregation_type,
+                      double xff, int64_t[::1] bases) except -1:
+    if table.shape[0] == 0 or table.shape[1] != 3:
+        raise ValueError("cannot update: the archive table needs one (offset, step, points) row per archive")
+    if bases.shape[0] != table.shape[0]:
+        raise ValueError(f"cannot update: bases holds {bases.shape[0]} entries for {table.shape[0]} archives")
+    file.fd = fd
+    file.table = &table[0, 0]
+    file.archives = table.shape[0]
+    file.aggregation = aggregation_type
+    file.xff = xff
+    file.bases = &bases[0]
+    return 0
+
+
 def update_many(int fd, const int64_t[:, ::1] table, int aggregation_type, double xff,
-                const int64_t[::1] timestamps, const double[::1] values, int64_t now):
-    """whisper.file_update_many on points in processing order; returns points kept."""
+                const int64_t[::1] timestamps, const double[::1] values, int64_t now,
+                int64_t[::1] bases):
+    """whisper.file_update_many on points in processing order; returns points kept.
+
+    `bases` (one int64 per archive, 0 = unknown) caches each archive's slot-0 timestamp
+    across calls on the same file; it is read and updated in place."""
     cdef Status status
-    cdef Propagation how
+    cdef Whisper file
     cdef int64_t n = timestamps.shape[0]
     cdef int64_t kept
     if values.shape[0] != n:
         raise ValueError("cannot update: timestamps and values differ in length")
+    open_whisper(&file, fd, table, aggregation_type, xff, bases)
     if n == 0:
         return 0
     status.code = STATUS_OK
-    how.aggregation = aggregation_type
-    how.xff = xff
     with nogil:
-        kept = update_many_core(fd, &table[0, 0], table.shape[0], &how, &timestamps[0],
-                                &values[0], n, now, &status)
+        kept = update_many_core(&file, &timestamps[0], &values[0], n, now, &status)
     if kept < 0:
         raise_for(&status)
     return kept
 
 
 def archive_update_many(int fd, const int64_t[:, ::1] table, int aggregation_type, double xff,
-                        int64_t archive, const int64_t[::1] timestamps, const double[::1] values):
+                        int64_t archive, const int64_t[::1] timestamps, const double[::1] values,
+                        int64_t[::1] bases):
     """Chronological points into one archive, then propagation (whisper's merge uses this)."""
     cdef Status status
-    cdef Propagation how
+    cdef Whisper file
     cdef int64_t n = timestamps.shape[0]
     cdef int code
     if values.shape[0] != n:
         raise ValueError("cannot update: timestamps and values differ in length")
+    open_whisper(&file, fd, table, aggregation_type, xff, bases)
     if not 0 <= archive < table.shape[0]:
         raise IndexError(f"cannot update archive={archive}: the file has {table.shape[0]}")
     if n == 0:
         return
     status.code = STATUS_OK
-    how.aggregation = aggregation_type
-    how.xff = xff
     with nogil:
-        code = archive_update_core(fd, &table[0, 0], table.shape[0], &how, archive,
-                                   &timestamps[0], &values[0], n, &status)
+        code = archive_update_core(&file, archive, &timestamps[0], &values[0], n, &status)
     if code < 0:
         raise_for(&status)

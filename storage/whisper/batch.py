@@ -4,10 +4,16 @@ Each write hands all pending points of one metric to the kernels in one call, on
 descriptor with a cached parsed header, using pread/pwrite only; contiguous runs go out as
 one write each. Descriptors live in a bounded LRU (`max_open_files`).
 
-Staying correct while other tools work on the files, at two cheap system calls per call:
-a stat of the path notices a file replaced or removed (whisper-resize, rm) and reopens it,
-and a read of the header bytes notices in-place metadata changes
-(whisper-set-aggregation-method) and re-parses them.
+Each archive's base timestamp is cached with the descriptor too, so a warm write costs only
+the reads and writes of the points themselves (one pwrite, plus one pread and one pwrite per
+lower archive it propagates to).
+
+Staying correct while other tools work on the files: a handle not checked for
+`revalidate_after` seconds (default 1) is checked before use, at two system calls: a stat of
+the path notices a file replaced or removed (whisper-resize, rm) and reopens it, and a read
+of the header bytes notices in-place metadata changes (whisper-set-aggregation-method) and
+re-parses them. That leaves the same short window whisper-resize itself has (points written
+between its copy and its rename are lost with or without this store).
 
 Thread safety: one writer thread plus any number of reader threads. The LRU is guarded by a
 lock; a descriptor evicted while another thread still uses it is closed by its last user.
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import file, kernels
-from .format import Header
+from .format import Header, pack_header
 
 _OPEN_FLAGS = getattr(os, "O_CLOEXEC", 0)
 
@@ -36,6 +43,8 @@ class _Handle:
     header: Header
     header_bytes: bytes
     identity: tuple[int, int]  # (st_dev, st_ino) of the file the descriptor is open on
+    bases: np.ndarray  # the kernels' cache of each archive's slot-0 timestamp
+    checked_at: float = field(default_factory=time.monotonic)
     users: int = 0
     retired: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -49,6 +58,7 @@ class WhisperStore:
         if max_open_files < 1:
             raise ValueError(f"cannot keep max_open_files={max_open_files}: must be at least 1")
         self.max_open_files = max_open_files
+        self.revalidate_after = 1.0  # seconds a handle is trusted before its path is re-checked
         self.sparse = sparse
         self.fallocate = fallocate
         self._handles: OrderedDict[str, _Handle] = OrderedDict()
@@ -68,8 +78,8 @@ class WhisperStore:
             os.makedirs(directory, exist_ok=True)
         fd = file.create_file(key, header, sparse=self.sparse, fallocate=self.fallocate)
         status = os.fstat(fd)
-        handle = _Handle(fd, header, kernels.read_at(fd, header.size, 0),
-                         (status.st_dev, status.st_ino))
+        handle = _Handle(fd, header, pack_header(header), (status.st_dev, status.st_ino),
+                         file.unknown_bases(header))
         self._remember(key, handle)
 
     def write(self, path: str | os.PathLike, timestamps: np.ndarray, values: np.ndarray,
@@ -100,7 +110,8 @@ class WhisperStore:
         handle = self._acquire(key)
         try:
             with handle.lock:  # whisper's writes to one file never interleave
-                return file.update_points(handle.fd, key, handle.header, stamps, points, now)
+                return file.update_points(handle.fd, key, handle.header, stamps, points, now,
+                                          handle.bases)
         finally:
             self._release(handle)
 
@@ -149,7 +160,10 @@ class WhisperStore:
                 handle.users += 1
                 self._handles.move_to_end(key)
         if handle is not None:
+            if time.monotonic() - handle.checked_at < self.revalidate_after:
+                return handle
             if self._still_current(key, handle):
+                handle.checked_at = time.monotonic()
                 return handle
             self._forget(key, handle)
             self._release(handle)
@@ -169,8 +183,10 @@ class WhisperStore:
         with file.corrupt_if_short(key):
             if kernels.read_at(handle.fd, len(handle.header_bytes), 0) != handle.header_bytes:
                 # metadata changed in place: re-parse it
-                handle.header = file.read_header(handle.fd, key)
-                handle.header_bytes = kernels.read_at(handle.fd, handle.header.size, 0)
+                with handle.lock:
+                    handle.header = file.read_header(handle.fd, key)
+                    handle.header_bytes = kernels.read_at(handle.fd, handle.header.size, 0)
+                    handle.bases = file.unknown_bases(handle.header)
         return True
 
     def _open(self, key: str) -> _Handle:
@@ -182,7 +198,7 @@ class WhisperStore:
             header = file.read_header(fd, key)
             status = os.fstat(fd)
             return _Handle(fd, header, kernels.read_at(fd, header.size, 0),
-                           (status.st_dev, status.st_ino))
+                           (status.st_dev, status.st_ino), file.unknown_bases(header))
         except BaseException:
             os.close(fd)
             raise

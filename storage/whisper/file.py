@@ -154,18 +154,29 @@ def update_point(fd: int, name: str, header: Header, value: float, timestamp=Non
                   np.array([float(value)], dtype=np.float64), now)
 
 
+def unknown_bases(header: Header) -> np.ndarray:
+    """A fresh base-timestamp cache for the kernels: nothing known, every base gets read."""
+    return np.zeros(len(header.archives), dtype=np.int64)
+
+
 def update_points(fd: int, name: str, header: Header, timestamps: np.ndarray,
-                  values: np.ndarray, now=None) -> int:
+                  values: np.ndarray, now=None, bases: np.ndarray | None = None) -> int:
     """whisper.file_update_many on points already in processing order (newest first).
 
     Returns how many points fell inside some archive (the rest are dropped as too old).
+    `bases` is the kernels' per-file base cache (see unknown_bases); keep one per open file
+    to save reads, or leave it None.
     """
     if now is None:
         now = current_time()
+    if bases is None:
+        bases = unknown_bases(header)
     try:
-        with corrupt_if_short(name):
-            return kernels.update_many(fd, header.table, header.aggregation_type,
-                                       header.x_files_factor, timestamps, values, kernel_now(now))
+        return kernels.update_many(fd, header.table, header.aggregation_type,
+                                   header.x_files_factor, timestamps, values, kernel_now(now),
+                                   bases)
+    except EOFError as error:
+        raise CorruptWhisperFile(str(error), name) from None
     except OverflowError as error:  # whisper's struct.pack fails the same way
         raise struct.error(str(error)) from None
 
@@ -240,18 +251,26 @@ def archive_fetch(fd: int, name: str, archive: ArchiveInfo, from_time, until_tim
     capacity = max(archive.points, (until_interval - from_interval) // step, 0)
     values = np.empty(capacity, dtype=np.float64)
     known = np.empty(capacity, dtype=np.uint8)
-    with corrupt_if_short(name):
+    try:
         count = kernels.fetch_archive(fd, archive.offset, step, archive.points, from_interval,
                                       until_interval, values, known)
+    except EOFError as error:
+        raise CorruptWhisperFile(str(error), name) from None
     return (from_interval, until_interval, step), values[:count], known[:count].view(np.bool_)
 
 
 def value_list(values: np.ndarray, known: np.ndarray) -> list:
-    """whisper's value list: floats where known, None where not."""
-    result = values.tolist()
-    if not known.all():
+    """whisper's value list: floats where known, None where not (patching the minority)."""
+    known_count = int(np.count_nonzero(known))
+    if known_count * 2 >= len(known):
+        result = values.tolist()
         for index in np.flatnonzero(~known).tolist():
             result[index] = None
+        return result
+    result = [None] * len(known)
+    indices = np.flatnonzero(known)
+    for index, value in zip(indices.tolist(), values[indices].tolist(), strict=True):
+        result[index] = value
     return result
 
 
@@ -311,7 +330,7 @@ def merge(fd_from: int, name_from: str, header_from: Header, fd_to: int, name_to
         with corrupt_if_short(name_to):
             kernels.archive_update_many(fd_to, header_to.table, header_to.aggregation_type,
                                         header_to.x_files_factor, index, timestamps[known],
-                                        values[known])
+                                        values[known], unknown_bases(header_to))
 
 
 def diff(fd_from: int, name_from: str, header_from: Header, fd_to: int, name_to: str,

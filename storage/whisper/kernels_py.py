@@ -68,6 +68,14 @@ def _base_timestamp(fd: int, offset: int) -> int:
     return POINT.unpack(read_at(fd, POINT_SIZE, offset))[0]
 
 
+def _known_base(fd: int, table: np.ndarray, archive: int, bases: np.ndarray) -> int:
+    """_base_timestamp, answered from `bases` when known (not 0). A known base stays valid:
+    whisper only overwrites slot 0 with a timestamp that maps to slot 0 again."""
+    if not bases[archive]:
+        bases[archive] = _base_timestamp(fd, int(table[archive, 0]))
+    return int(bases[archive])
+
+
 def _slot(interval: int, base: int, step: int, points: int) -> int:
     return ((interval - base) // step) % points
 
@@ -105,8 +113,11 @@ def fetch_archive(fd, offset: int, step: int, points: int, from_interval: int,
 
 
 def update_many(fd, table: np.ndarray, aggregation_type: int, xff: float,
-                timestamps: np.ndarray, values: np.ndarray, now: int) -> int:
+                timestamps: np.ndarray, values: np.ndarray, now: int, bases: np.ndarray) -> int:
     """whisper.file_update_many: points in processing order (newest first); returns points kept.
+
+    `bases` (one int64 per archive, 0 = unknown) caches each archive's slot-0 timestamp
+    across calls on the same file; it is read and updated in place.
 
     Each point goes to the first archive whose retention covers its age (archives are only
     ever walked forwards); once a point is too old for the last archive, it and all later
@@ -120,7 +131,7 @@ def update_many(fd, table: np.ndarray, aggregation_type: int, xff: float,
         age = now - int(timestamps[index])
         while archive < len(table) and table[archive, 1] * table[archive, 2] < age:
             if batch:
-                _commit(fd, table, aggregation_type, xff, archive, batch, timestamps, values)
+                _commit(fd, table, aggregation_type, xff, archive, batch, timestamps, values, bases)
                 batch = []
             archive += 1
         if archive == len(table):
@@ -128,18 +139,19 @@ def update_many(fd, table: np.ndarray, aggregation_type: int, xff: float,
         batch.append(index)
         kept += 1
     if archive < len(table) and batch:
-        _commit(fd, table, aggregation_type, xff, archive, batch, timestamps, values)
+        _commit(fd, table, aggregation_type, xff, archive, batch, timestamps, values, bases)
     return kept
 
 
-def _commit(fd, table, aggregation_type, xff, archive, batch, timestamps, values) -> None:
+def _commit(fd, table, aggregation_type, xff, archive, batch, timestamps, values, bases) -> None:
     chronological = batch[::-1]
     archive_update_many(fd, table, aggregation_type, xff, archive,
-                        timestamps[chronological], values[chronological])
+                        timestamps[chronological], values[chronological], bases)
 
 
 def archive_update_many(fd, table: np.ndarray, aggregation_type: int, xff: float,
-                        archive: int, timestamps: np.ndarray, values: np.ndarray) -> None:
+                        archive: int, timestamps: np.ndarray, values: np.ndarray,
+                        bases: np.ndarray) -> None:
     """Write chronological points into one archive, then propagate them to lower ones.
 
     Like whisper: align each timestamp to the archive's step; of points sharing an interval
@@ -164,18 +176,28 @@ def archive_update_many(fd, table: np.ndarray, aggregation_type: int, xff: float
         previous = interval
     runs.append((previous - step * (len(run) - 1), b"".join(run)))
 
-    base = _base_timestamp(fd, offset)
+    base = _known_base(fd, table, archive, bases)  # read once for the whole batch
     if base == 0:
         base = runs[0][0]
     archive_end = offset + points * POINT_SIZE
+    slot_zero = None  # the timestamp last written to slot 0
+    overflowed = False
     for start, packed in runs:
         position = offset + _slot(start, base, step, points) * POINT_SIZE
         beyond = position + len(packed) - archive_end
         if beyond > 0:
             write_at(fd, packed[:-beyond], position)
             write_at(fd, packed[-beyond:], offset)  # may run past the ring, as in whisper
+            slot_zero = POINT.unpack_from(packed, len(packed) - beyond)[0]
+            overflowed = overflowed or beyond > points * POINT_SIZE
         else:
             write_at(fd, packed, position)
+            if position == offset:
+                slot_zero = POINT.unpack_from(packed)[0]
+    if overflowed:  # other archives' slots were overwritten: forget every known base
+        bases[:] = 0
+    elif slot_zero is not None:
+        bases[archive] = slot_zero
 
     higher = archive
     for lower in range(len(table)):
@@ -185,19 +207,20 @@ def archive_update_many(fd, table: np.ndarray, aggregation_type: int, xff: float
         intervals = set(interval - interval % lower_step for interval in aligned)
         propagated = False
         for interval in intervals:  # a set's iteration order, exactly what whisper uses
-            if _propagate(fd, aggregation_type, xff, interval, table[higher], table[lower]):
+            if _propagate(fd, table, aggregation_type, xff, interval, higher, lower, bases):
                 propagated = True
         if not propagated:
             break
         higher = lower
 
 
-def _propagate(fd, aggregation_type: int, xff: float, interval: int, higher, lower) -> bool:
+def _propagate(fd, table, aggregation_type: int, xff: float, interval: int, higher: int,
+               lower: int, bases: np.ndarray) -> bool:
     """Aggregate one lower interval from the higher archive; False when too few points known."""
-    h_offset, h_step, h_points = (int(x) for x in higher)
-    l_offset, l_step, l_points = (int(x) for x in lower)
+    h_offset, h_step, h_points = (int(x) for x in table[higher])
+    l_offset, l_step, l_points = (int(x) for x in table[lower])
     lower_start = interval - interval % l_step
-    h_base = _base_timestamp(fd, h_offset)
+    h_base = _known_base(fd, table, higher, bases)
     first = 0 if h_base == 0 else _slot(lower_start, h_base, h_step, h_points)
     end = (first + l_step // h_step) % h_points
     timestamps, stored = unpack_points(_read_ring(fd, h_offset, h_points, first, end))
@@ -209,8 +232,10 @@ def _propagate(fd, aggregation_type: int, xff: float, interval: int, higher, low
     if not known or float(len(known)) / float(len(neighbors)) < xff:
         return False
     value = aggregate(AGGREGATION_TYPE_TO_METHOD[aggregation_type], known, neighbors)
-    l_base = _base_timestamp(fd, l_offset)
+    l_base = _known_base(fd, table, lower, bases)
     slot = 0 if l_base == 0 else _slot(lower_start, l_base, l_step, l_points)
     write_at(fd, POINT.pack(lower_start, value), l_offset + slot * POINT_SIZE)
+    if slot == 0:
+        bases[lower] = lower_start
     return True
 

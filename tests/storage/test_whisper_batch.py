@@ -142,6 +142,7 @@ def test_open_descriptors_stay_bounded(tmp_path):
 def test_a_replaced_file_is_reopened_and_a_removed_one_is_an_error(tmp_path):
     path = tmp_path / "m.wsp"
     with WhisperStore() as store:
+        store.revalidate_after = 0
         store.create(path, [(60, 10)], 0.5, "sum")
         store.write(path, np.array([BASE_NOW]), np.array([1.0]), now=BASE_NOW)
         replacement = tmp_path / "m.wsp.new"
@@ -156,10 +157,22 @@ def test_a_replaced_file_is_reopened_and_a_removed_one_is_an_error(tmp_path):
             store.write(path, np.array([BASE_NOW]), np.array([3.0]), now=BASE_NOW)
 
 
+def test_handles_are_trusted_for_revalidate_after_seconds(tmp_path):
+    path = tmp_path / "m.wsp"
+    with WhisperStore() as store:
+        store.revalidate_after = 3600
+        store.create(path, [(60, 10)], 0.5, "sum")
+        os.replace(reference.create(str(tmp_path / "new.wsp"), [(60, 20)]) or tmp_path / "new.wsp", path)
+        assert store.info(path)["archives"][0]["points"] == 10  # still the cached handle
+        store.revalidate_after = 0
+        assert store.info(path)["archives"][0]["points"] == 20
+
+
 def test_metadata_changed_in_place_is_noticed(tmp_path):
     theirs, mine = str(tmp_path / "a.wsp"), str(tmp_path / "b.wsp")
     reference.create(theirs, [(60, 10), (300, 10)], 0.5, "average")
     with WhisperStore() as store:
+        store.revalidate_after = 0
         store.create(mine, [(60, 10), (300, 10)], 0.5, "average")
         store.write(mine, np.array([BASE_NOW - 60]), np.array([1.0]), now=BASE_NOW)
         reference.update_many(theirs, [(BASE_NOW - 60, 1.0)], now=BASE_NOW)

@@ -108,7 +108,7 @@ def test_writes_produce_identical_bytes_and_fetches(scenario):
         assert same(first, second)
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=50)
 @given(scenarios(), scenarios(), st.data())
 def test_merge_and_diff_match(source, target, data):
     target = dict(target, archives=source["archives"])
