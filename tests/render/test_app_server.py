@@ -215,3 +215,47 @@ def test_app_from_environ(whisper_dir: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("CARBYNE_RENDER_CONFIG", RenderConfig(data_dir=whisper_dir).to_json())
     answer = app_from_environ().test_client().get("/metrics/index.json")
     assert answer.get_json() == ["srv.load"]
+
+
+# --- a graphite-web front end with Carbyne in CLUSTER_SERVERS ----------------------------
+
+
+@pytest.fixture()
+def cluster_data(tmp_path: Path) -> Path:
+    from app_support import NOW
+
+    base = NOW - 1800
+    for i, host in enumerate(("web01", "web02", "db01")):
+        values = [None if j % (5 + i) == 0 else 1.5 * j + i for j in range(30)]
+        write_metric(tmp_path, f"ref.{host}.cpu.user", base, STEP, values, points=500)
+    return tmp_path
+
+
+def test_graphite_web_front_end_reads_carbyne_as_a_cluster_server(cluster_data: Path, graphite_web) -> None:
+    """graphite-web with only a RemoteFinder pointed at Carbyne answers exactly like
+    graphite-web reading the same whisper files itself."""
+    from app_support import NOW, graphite_http
+    from graphite.finders.remote import RemoteFinder
+    from graphite.storage import STORE
+
+    server = start_render_server(RenderConfig(data_dir=cluster_data, http_interface="127.0.0.1", http_port=0, workers=1))
+    try:
+        wait_until_up(server.url + "/version", server.process)
+        requests = [
+            ("/render", {"target": ["ref.*.cpu.user", "sumSeries(ref.web*.cpu.user)"], "format": "json",
+                         "from": str(NOW - 1800), "until": str(NOW), "now": str(NOW), "maxDataPoints": "10"}),
+            ("/render", {"target": "ref.db01.cpu.*", "format": "raw",
+                         "from": str(NOW - 900), "until": str(NOW), "now": str(NOW)}),
+            ("/metrics/find", {"query": "ref.*"}),
+            ("/metrics/find", {"query": "ref.*.cpu.*", "format": "completer"}),
+            ("/metrics/expand", {"query": "ref.*.cpu.user"}),
+        ]
+        with graphite_http(cluster_data) as direct:
+            expected = [direct.get(path, params) for path, params in requests]
+            STORE.finders = [RemoteFinder(f"127.0.0.1:{server.port}")]
+            via_carbyne = [direct.get(path, params) for path, params in requests]
+        for (path, params), want, got in zip(requests, expected, via_carbyne, strict=True):
+            assert (got.status_code, got.content) == (want.status_code, want.content), (path, params)
+            assert want.status_code == 200 and len(want.content) > 20
+    finally:
+        server.stop()
