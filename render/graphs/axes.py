@@ -309,15 +309,27 @@ def _first_tick(start: datetime, unit: int, step: float) -> datetime:
 
 
 def tick_times(start: int, end: int, tz: tzinfo, unit: int, step: float) -> list[datetime]:
-    """Wall-clock ticks every ``step`` ``unit``s in ``tz`` from the first at or after start, before end."""
+    """Ticks every ``step`` ``unit``s in ``tz`` from the first at or after start, before end.
+
+    Ticks start on a round wall-clock time; sub-day steps then advance in real
+    seconds (so a DST change neither repeats nor skips a tick), day steps from
+    local midnight to local midnight.
+    """
     start_dt = datetime.fromtimestamp(start, tz)
-    end_dt = datetime.fromtimestamp(end, tz)
-    delta = timedelta(seconds=unit * step)
+    seconds = unit * step
     tick = _first_tick(start_dt, unit, step)
-    while tick < start_dt:
-        tick += delta
     ticks = []
-    while tick < end_dt:
-        ticks.append(tick)
-        tick += delta
+    if unit >= DAY:
+        while tick.timestamp() < start:
+            tick += timedelta(seconds=seconds)
+        while tick.timestamp() < end:
+            ticks.append(tick)
+            tick += timedelta(seconds=seconds)
+        return ticks
+    moment = tick.timestamp()
+    while moment < start:
+        moment += seconds
+    while moment < end:
+        ticks.append(datetime.fromtimestamp(moment, tz))
+        moment += seconds
     return ticks

@@ -134,7 +134,13 @@ def _divisors(name: str, raw: str) -> tuple[int, ...]:
     parts = [p for p in raw.split(",") if p.strip()]
     if not parts or len(parts) > 10:
         raise GraphOptionError(name, raw, "must list 1 to 10 divisors")
-    return tuple(_integer(name, p, 1, 100) for p in parts)
+    divisors = []
+    for part in parts:
+        try:
+            divisors.append(_integer(name, part, 1, 100))
+        except GraphOptionError as error:
+            raise GraphOptionError(name, raw, f"{part!r}: {error.reason}") from None
+    return tuple(divisors)
 
 
 def _color_list(name: str, raw: str) -> tuple[RGBA, ...]:
