@@ -226,16 +226,17 @@ def consolidate_values(
     buckets = padded.reshape(count, k)
     valid = ~np.isnan(buckets)
     non_null = valid.sum(axis=1)
-    zeroed = np.where(valid, buckets, 0.0)
+    # cumsum adds in order, like graphite's Python sum(); numpy's sum is pairwise along a row
+    totals = np.cumsum(np.where(valid, buckets, 0.0), axis=1)[:, -1]
     with np.errstate(invalid="ignore", divide="ignore"):
         if func == "sum":
-            result = zeroed.sum(axis=1)
+            result = totals
         elif func == "average":
-            result = zeroed.sum(axis=1) / non_null
+            result = totals / non_null
         elif func == "avg_zero":
             sizes = np.full(count, k)
             sizes[-1] = n - (count - 1) * k
-            result = zeroed.sum(axis=1) / sizes
+            result = totals / sizes
         elif func == "max":
             result = np.fmax.reduce(buckets, axis=1)
         elif func == "min":

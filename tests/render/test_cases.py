@@ -170,6 +170,45 @@ def test_case(case: Eval) -> None:
         assert not problems, "\n".join(problems)
 
 
+#: Core functions that take no series argument.
+SERIES_FREE = {"constantLine", "threshold"}
+
+
+def test_every_core_function_has_cases_with_no_series_a_glob_and_mixed_steps() -> None:
+    from test_registry import CORE_FUNCTIONS
+
+    from render import ast
+    from render.grammar import parse
+
+    seen: dict[str, set[str]] = {name: set() for name in CORE_FUNCTIONS}
+    called: set[str] = set()
+
+    def visit(node: ast.Arg) -> None:
+        if not isinstance(node, ast.Call):
+            return
+        called.add(node.name)
+        target = str(node)
+        if node.name in seen:
+            if "nothing.*" in target:
+                seen[node.name].add("no series")
+            if "*" in target:
+                seen[node.name].add("glob")
+            if "a.y.d" in target and "a.*.c" in target:
+                seen[node.name].add("mixed steps")
+        for arg in (*node.args, *(v for _, v in node.kwargs)):
+            visit(arg)
+
+    for case in all_evals():
+        visit(parse(case.target))
+    assert sorted(CORE_FUNCTIONS - called) == []
+    missing = {
+        name: sorted({"no series", "glob", "mixed steps"} - kinds)
+        for name, kinds in seen.items()
+        if name not in SERIES_FREE and len(kinds) < 3
+    }
+    assert missing == {}
+
+
 def _expected_lines(series: list[Series]) -> list[str]:
     lines = []
     for s in series:

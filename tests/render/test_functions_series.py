@@ -144,3 +144,13 @@ def test_normalize_uses_the_lcm_step() -> None:
 def test_unknown_consolidation_function() -> None:
     with pytest.raises(ValueError, match="cannot consolidate consolidationFunc='median'"):
         consolidate(Series("a", 0, 120, 60, [1, 2], consolidation_func="median"), 2)
+
+
+@pytest.mark.usefixtures("graphite_web")
+@pytest.mark.parametrize("func", ["sum", "average", "avg_zero"])
+def test_large_buckets_sum_in_graphite_order(func: str) -> None:
+    values = [10.0 ** (k % 17 - 8) * (k + 1) / 7 for k in range(200)]
+    source = Series("a", 0, 200 * 60, 60, values, consolidation_func=func)
+    theirs = to_graphite(source)
+    theirs.consolidate(40)
+    assert consolidate(source, 40).to_list() == list(theirs)
