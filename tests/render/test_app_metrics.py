@@ -40,8 +40,9 @@ FIND_CASES = [
     {"query": "a.*"},
     {"query": "a.*", "wildcards": "1"},
     {"query": "a.b.*", "wildcards": "1"},
-    {"query": "a.*.c"},
+    {"query": "a.{b,x}"},
     {"query": "a.{b,x}.*"},
+    {"query": "a.*.c", "wildcards": "1"},
     {"query": "a.*", "leavesOnly": "1"},
     {"query": "a.*", "jsonp": "cb"},
     {"query": "a.*", "pretty": "1"},
@@ -63,6 +64,16 @@ FIND_CASES = [
 @pytest.mark.parametrize("path", ["/metrics/find", "/metrics/find/", "/metrics"])
 def test_find_answers_like_graphite(params, path, client, graphite) -> None:
     assert carbyne_get(client, path, params) == graphite_get(graphite, path, params)
+
+
+def test_find_orders_equal_node_names_by_path(client, graphite) -> None:
+    """graphite-web shuffles matches before sorting by node name, so its order among
+    equal names is random; Carbyne's is by path."""
+    params = {"query": "a.{b,x}.*", "format": "completer"}
+    ours = json.loads(carbyne_get(client, "/metrics/find", params)[2])["metrics"]
+    theirs = json.loads(graphite_get(graphite, "/metrics/find", params)[2])["metrics"]
+    assert [n["path"] for n in ours] == ["a.b.c", "a.x.c", "a.b.d"]
+    assert sorted(map(str, ours)) == sorted(map(str, theirs))
 
 
 def test_find_answers_utf8_unless_accept_is_exactly_json(client, graphite) -> None:

@@ -247,7 +247,7 @@ def test_graphite_web_front_end_reads_carbyne_as_a_cluster_server(cluster_data: 
             ("/render", {"target": "ref.db01.cpu.*", "format": "raw",
                          "from": str(NOW - 900), "until": str(NOW), "now": str(NOW)}),
             ("/metrics/find", {"query": "ref.*"}),
-            ("/metrics/find", {"query": "ref.*.cpu.*", "format": "completer"}),
+            ("/metrics/find", {"query": "ref.web0", "format": "completer"}),
             ("/metrics/expand", {"query": "ref.*.cpu.user"}),
         ]
         with graphite_http(cluster_data) as direct:
