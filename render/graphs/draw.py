@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.transforms import Affine2D, Bbox, Transform
+from PIL import Image, ImageDraw
 
 from render.graphs.fonts import DPI
 from render.graphs.layout import layout_graph
@@ -109,7 +110,7 @@ def _artist(item: Item, flip: Transform, clip: Bbox | None, height: int) -> Arti
     raise TypeError(f"cannot paint item={item!r}: unknown primitive")
 
 
-def _figure(scene: Scene) -> Figure:
+def _figure(scene: Scene, with_text: bool) -> Figure:
     figure = Figure(figsize=(scene.width / DPI, scene.height / DPI), dpi=DPI)
     figure.patch.set_facecolor(scene.background)
     flip = Affine2D().scale(1.0, -1.0).translate(0.0, scene.height)
@@ -120,19 +121,63 @@ def _figure(scene: Scene) -> Figure:
             area.left, scene.height - area.bottom, area.right, scene.height - area.top
         )
     for order, item in enumerate(scene.items):
+        if isinstance(item, Text) and not with_text:
+            continue
         artist = _artist(item, flip, clip, scene.height)
         artist.set_zorder(order)
         figure.add_artist(artist, clip=False)
     return figure
 
 
+def _stamp(image: Image.Image, item: Text) -> None:
+    """Draw one text item onto the image with Pillow (antialiased, at its baseline start)."""
+    font = item.face.font
+    left, top, right, bottom = font.getbbox(item.text, anchor="ls")
+    if right <= left or bottom <= top:
+        return
+    mask = Image.new("L", (right - left, bottom - top))
+    ImageDraw.Draw(mask).text((-left, -top), item.text, font=font, fill=255, anchor="ls")
+    x, y = item.start
+    if item.rotation == 90:
+        mask = mask.transpose(Image.Transpose.ROTATE_90)
+        corner = (x + top, y - right)
+    elif item.rotation == -90:
+        mask = mask.transpose(Image.Transpose.ROTATE_270)
+        corner = (x - bottom, y + left)
+    else:
+        corner = (x + left, y + top)
+    red, green, blue, alpha = (round(c * 255) for c in item.color)
+    if alpha < 255:
+        mask = mask.point(lambda v: v * alpha // 255)
+    image.paste((red, green, blue, 255), (round(corner[0]), round(corner[1])), mask)
+
+
+def _png(scene: Scene) -> bytes:
+    """Shapes with matplotlib's Agg, then text with Pillow, encoded by Pillow.
+
+    Text never overlaps the clipped series in a graphite layout (titles,
+    labels and legend sit outside the plot area), so drawing it last keeps
+    the scene's order.
+    """
+    canvas = FigureCanvasAgg(_figure(scene, with_text=False))
+    canvas.draw()
+    image = Image.frombuffer(
+        "RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1
+    )
+    image = image.copy()
+    for item in scene.texts():
+        _stamp(image, item)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def paint(scene: Scene, fmt: str) -> bytes:
     """The scene encoded as ``png``, ``svg`` or ``pdf`` bytes."""
-    figure = _figure(scene)
-    buffer = io.BytesIO()
     if fmt == "png":
-        FigureCanvasAgg(figure).print_png(buffer, metadata={"Software": "Carbyne"})
-        return buffer.getvalue()
+        return _png(scene)
+    figure = _figure(scene, with_text=True)
+    buffer = io.BytesIO()
     if fmt == "pdf":
         FigureCanvasPdf(figure).print_pdf(
             buffer, metadata={"Creator": "Carbyne", "CreationDate": None}

@@ -3,7 +3,10 @@
 Layout needs text sizes before anything is drawn (label widths push the plot
 area in, legend rows push it up), like graphite's cairo ``text_extents``.
 Sizes are in pixels: figures are made at 72 dpi, so a point is a pixel in
-PNG, SVG and PDF alike.
+PNG, SVG and PDF alike. Widths come from Pillow's FreeType binding, which
+also draws the PNG's text (matplotlib 3.11 lays out and renders text glyph by
+glyph in Python, most of a graph's time); the font object belongs to one
+render, nothing is shared between requests.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import dataclasses
 import math
 
 from matplotlib.font_manager import FontProperties, findfont, get_font
+from PIL import ImageFont
 
 from render.graphs.options import GraphOptions
 
@@ -28,18 +32,15 @@ class Typeface:
     size: float
     max_ascent: float
     max_descent: float
+    font: ImageFont.FreeTypeFont
 
     @property
     def max_height(self) -> float:
         return self.max_ascent + self.max_descent
 
     def width(self, text: str) -> float:
-        """Advance width of ``text`` in pixels (hinted, as Agg draws it)."""
-        font = get_font(findfont(self.properties))
-        font.set_size(self.size, DPI)
-        font.set_text(text, 0.0)
-        width, _ = font.get_width_height()
-        return width / 64.0
+        """Advance width of ``text`` in pixels."""
+        return self.font.getlength(text)
 
 
 def typeface(options: GraphOptions, size: float | None = None) -> Typeface:
@@ -53,9 +54,16 @@ def typeface(options: GraphOptions, size: float | None = None) -> Typeface:
         weight="bold" if options.font_bold else "normal",
         style="italic" if options.font_italic else "normal",
     )
-    font = get_font(findfont(properties))
+    path = findfont(properties)
+    font = get_font(path)
     scale = size / font.units_per_EM
-    return Typeface(properties, size, font.ascender * scale, -font.descender * scale)
+    return Typeface(
+        properties,
+        size,
+        font.ascender * scale,
+        -font.descender * scale,
+        ImageFont.truetype(path, size),
+    )
 
 
 def title_size(options: GraphOptions) -> float:
