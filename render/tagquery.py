@@ -28,11 +28,15 @@ API and the evaluator must agree on:
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from render import ast
+from render.grammar import parse
+from storage.paths import InvalidMetricName, metric_path
 
 #: Characters a tag name may not hold (graphite's ``prohibitedTagChars``).
 FORBIDDEN_TAG_CHARS = ";!^="
@@ -253,6 +257,36 @@ def path_expression(call: ast.Call) -> str:
     return call.source if call.source is not None else str(call)
 
 
+def is_series_by_tag(pattern: str) -> bool:
+    """Whether a planned pattern is a ``seriesByTag(...)`` call's source text (graphite's test)."""
+    return pattern.startswith("seriesByTag(")
+
+
+def tagged_files(
+    source: str, find_series: Callable[[Sequence[str]], list[str]], data_dir: str | os.PathLike[str]
+) -> list[tuple[str, Path]]:
+    """``(series name, whisper file)`` for a ``seriesByTag(...)`` call's source text, sorted by name.
+
+    What graphite-web's store does with such a pattern: parse it again, ask
+    the tag index (``find_series``, e.g. ``TagIndex.find_series``) for the
+    matching canonical paths, and read each one's file
+    (:func:`storage.paths.metric_path`). Series without a file are left out.
+    Raises :class:`TagQueryError` for bad expressions (a 400).
+    """
+    call = parse(source)
+    if not isinstance(call, ast.Call) or call.name != "seriesByTag":
+        raise TagQueryError(f"cannot find series pattern={_shown(source)}: not a seriesByTag call")
+    found = []
+    for name in find_series(tag_expressions(call)):
+        try:
+            path = metric_path(data_dir, name)
+        except InvalidMetricName:
+            continue
+        if path.is_file():
+            found.append((name, path))
+    return found
+
+
 __all__ = [
     "FORBIDDEN_TAG_CHARS",
     "OPERATORS",
@@ -263,9 +297,11 @@ __all__ = [
     "canonical_path",
     "expression_tag",
     "format_path",
+    "is_series_by_tag",
     "parse_expression",
     "parse_path",
     "parse_query",
     "path_expression",
     "tag_expressions",
+    "tagged_files",
 ]
