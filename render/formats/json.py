@@ -34,15 +34,14 @@ def wrap(text: str, options: OutputOptions, content_type: str = JSON) -> Rendere
     return Rendered(text.encode(), content_type)
 
 
-def datapoints(series: Series) -> list[list[object]]:
-    """``[[value, timestamp], ...]``: values paired with ``range(start, end + 1, step)``."""
+def datapoints(series: Series) -> list[tuple[float, int]]:
+    """``(value, timestamp)`` pairs (JSON arrays) with ``range(start, end + 1, step)``."""
     timestamps = range(int(series.start), int(series.end) + 1, int(series.step))
-    return [list(pair) for pair in zip(series.values.tolist(), timestamps, strict=False)]
+    return list(zip(series.values.tolist(), timestamps, strict=False))
 
 
-def _present(point: list[object]) -> bool:
-    value = point[0]
-    return not math.isnan(value)  # type: ignore[arg-type]
+def _present(point: tuple[float, int]) -> bool:
+    return not math.isnan(point[0])
 
 
 def render_json(series_list: Sequence[Series], options: OutputOptions) -> Rendered:

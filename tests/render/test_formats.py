@@ -148,12 +148,6 @@ def test_json_bytes_match_graphite(series_list, max_data_points, no_null_points,
     assert_same_as_graphite("json", "renderViewJson", series_list, **options)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="render.series.consolidate_values sums with numpy's pairwise np.sum; graphite's "
-    "Python sum() is sequential, so buckets of 8+ values differ in the last bits "
-    "(np.cumsum(..., axis=1)[:, -1] would match)",
-)
 def test_json_max_data_points_large_buckets_sum_in_graphite_order() -> None:
     """Buckets of 8+ values: the sum must be sequential, as Python's ``sum``."""
     values = [0.1 * i + 1e-3 * (i % 7) for i in range(400)]
