@@ -315,7 +315,9 @@ class _Layout:
         box = face.max_height - 1
         line_height = face.max_height + 1
         label_width = self.width(face, longest) + 2 * (box + LEGEND_PADDING)
-        columns = max(1, math.floor(options.width / label_width))
+        # graphite divides the whole width, letting the last column run off the
+        # image when the legend starts right of a y axis; count only the room left.
+        columns = max(1, math.floor((options.width - self.area[0]) / label_width))
         rows = math.ceil(len(entries) / columns)
         self.area[3] -= rows * line_height + LEGEND_PADDING
         x = left = self.area[0]

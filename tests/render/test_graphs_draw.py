@@ -515,7 +515,11 @@ def test_width_and_height_set_the_image_size():
 
 
 def test_example_graph_for_the_readme(tmp_path):
-    """Draws docs/example-graph.png when CARBYNE_WRITE_EXAMPLE_GRAPH=1 (see benchmarks/README)."""
+    """The README's deploy-overlay picture: two series and an aliased drawAsInfinite(events(...)).
+
+    ``CARBYNE_WRITE_EXAMPLE_GRAPH=1 python3 -m pytest tests/render/test_graphs_draw.py -k example``
+    rewrites docs/example-graph.png; otherwise the image goes to a temporary folder.
+    """
     start = int(datetime(2024, 5, 14, 9, 0, tzinfo=UTC).timestamp())
     n = 180
     t = np.arange(n)
@@ -526,7 +530,7 @@ def test_example_graph_for_the_readme(tmp_path):
     data = [
         series("api.latency_p95", latency, start=start),
         series("api.errors_per_min", errors, start=start),
-        series('drawAsInfinite(events("deploy"))', deploy, start=start, drawAsInfinite=True),
+        series("deploy", deploy, start=start, drawAsInfinite=True),
     ]
     params = {
         "title": "api after the 10:50 deploy",
@@ -546,3 +550,12 @@ def test_example_graph_for_the_readme(tmp_path):
     scene = layout_graph(data, GraphOptions.from_params(params), UTC)
     column = vertical_line_column(pixels, "red", scene.area.top + 1, scene.area.bottom - 1)
     assert column is not None and abs(column + 0.5 - scene.x_for(start + 110 * 60)) <= 1.0
+
+
+def test_legend_columns_stay_inside_the_image():
+    names = ["api.latency_p95", "api.errors_per_min", 'drawAsInfinite(events("deploy"))']
+    data = [series(name, wave(i)) for i, name in enumerate(names)]
+    scene = layout_graph(data, GraphOptions.from_params({"width": "640", "vtitle": "ms"}), UTC)
+    legend = scene.texts("legend")
+    assert [t.text for t in legend] == names
+    assert all(t.x + t.width <= 640 for t in legend)
