@@ -102,7 +102,11 @@ def cache_query_host(carbon: CarbonConfig) -> str:
 
 
 def from_carbon_config(carbon: CarbonConfig, *, use_cache: bool = True, workers: int = 2) -> RenderConfig:
-    """The render side of carbon.conf: its whisper folder, its cache, ``[render]``'s address."""
+    """The render side of carbon.conf: its whisper folder, its cache, ``[render]``'s address.
+
+    A daemon whose cache-query port is off (``CACHE_QUERY_PORT = 0``) is not asked.
+    """
+    use_cache = use_cache and carbon.cache_query_port != 0
     return RenderConfig(
         data_dir=carbon.local_data_dir,
         carbonlink_hosts=(cache_query_host(carbon),) if use_cache else (),

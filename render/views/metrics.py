@@ -111,7 +111,7 @@ def find_view() -> Response:
     if fmt not in FIND_FORMATS:
         raise BadRequest(f"cannot find format={fmt!r}: expected one of {', '.join(FIND_FORMATS)}")
     leaves_only = params.flag("leavesOnly")
-    params.flag("local")
+    params.flag("local")  # checked only: one local store, so local=1 finds the same nodes
     wildcards = params.flag("wildcards")
     position = params.int_value("position", -1)
     automatic_variants = params.flag("automatic_variants")
@@ -146,7 +146,7 @@ def find_view() -> Response:
 def expand_view() -> Response:
     errors_as_json()
     params = request_params(request)
-    params.flag("local")
+    params.flag("local")  # checked only, as in find_view
     group_by_expr = params.flag("groupByExpr")
     leaves_only = params.flag("leavesOnly")
     _check_times(params)
@@ -183,5 +183,5 @@ def _metric_of(relative_path: str) -> str:
 def index_view() -> Response:
     errors_as_json()
     params = request_params(request)
-    params.flag("local")
+    params.flag("local")  # checked only, as in find_view
     return json_response(leaf_index(current_app.extensions["carbyne"].config.data_dir), params)

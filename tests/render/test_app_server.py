@@ -7,6 +7,7 @@ cache-query port to show cached points reach ``/render``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 import signal
@@ -189,6 +190,8 @@ def test_render_config_defaults_and_json_round_trip(tmp_path: Path) -> None:
     config = from_carbon_config(load_config(None, environ={}))
     assert (config.http_interface, config.http_port) == ("0.0.0.0", 8080)
     assert config.carbonlink_hosts == ("127.0.0.1:7002",)
+    off = from_carbon_config(dataclasses.replace(load_config(None, environ={}), cache_query_port=0))
+    assert off.carbonlink_hosts == ()
     custom = RenderConfig(data_dir=tmp_path, limits=Limits(max_data_points=500), workers=3, time_zone="Europe/Paris")
     assert RenderConfig.from_json(custom.to_json()) == custom
 
