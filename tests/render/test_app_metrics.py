@@ -234,3 +234,42 @@ def test_unknown_paths_are_404_without_html(client) -> None:
     status, content_type, body = carbyne_get(client, "/nowhere")
     assert status == 404 and content_type.startswith("text/plain")
     assert b"<html" not in body.lower()
+
+
+@pytest.fixture()
+def graphite_functions_view(monkeypatch: pytest.MonkeyPatch, graphite):
+    """graphite-web's /functions, which needs inspect.getargspec (gone in Python 3.11)."""
+    import inspect
+
+    def getargspec(function):
+        spec = inspect.getfullargspec(function)
+        return spec.args, spec.varargs, spec.varkw, spec.defaults
+
+    def formatargspec(args, varargs=None, varkw=None, defaults=None):
+        defaults = defaults or ()
+        parts = [
+            arg if i < len(args) - len(defaults) else f"{arg}={defaults[i - len(args) + len(defaults)]!r}"
+            for i, arg in enumerate(args)
+        ]
+        parts += [f"*{varargs}"] if varargs else []
+        parts += [f"**{varkw}"] if varkw else []
+        return "(" + ", ".join(parts) + ")"
+
+    monkeypatch.setattr(inspect, "getargspec", getargspec, raising=False)
+    monkeypatch.setattr(inspect, "formatargspec", formatargspec, raising=False)
+    return graphite
+
+
+@pytest.mark.parametrize("name", ["sumSeries", "keepLastValue", "aliasSub", "movingAverage", "consolidateBy"])
+def test_function_details_match_graphite(name, client, graphite_functions_view) -> None:
+    """Same JSON text as graphite-web's /functions/<name> but for module and docstring
+    (``keepLastValue``'s ``limit`` default comes out as ``1e9999`` in both)."""
+    ours = carbyne_get(client, f"/functions/{name}")
+    theirs = graphite_get(graphite_functions_view, f"/functions/{name}")
+    assert ours[:2] == theirs[:2] == (200, "application/json")
+    mine, their = json.loads(ours[2]), json.loads(theirs[2])
+    for info in (mine, their):
+        del info["module"], info["description"]
+    assert mine == their
+    if name == "keepLastValue":
+        assert b'"default": 1e9999' in ours[2] and b'"default": 1e9999' in theirs[2]
