@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import file, kernels
-from .format import Header, pack_header
+from .format import Header
 
 _OPEN_FLAGS = getattr(os, "O_CLOEXEC", 0)
 
@@ -64,6 +64,7 @@ class WhisperStore:
         self._handles: OrderedDict[str, _Handle] = OrderedDict()
         self._lock = threading.Lock()
 
+
     def exists(self, path: str | os.PathLike) -> bool:
         return os.path.exists(path)
 
@@ -73,12 +74,13 @@ class WhisperStore:
         making missing parent folders; refuses an existing file (InvalidConfiguration)."""
         key = os.fspath(path)
         header = file.plan_create(list(archives), x_files_factor, aggregation_method)
-        directory = os.path.dirname(key)
-        if directory:
-            os.makedirs(directory, exist_ok=True)
-        fd = file.create_file(key, header, sparse=self.sparse, fallocate=self.fallocate)
+        try:
+            fd = file.create_file(key, header, sparse=self.sparse, fallocate=self.fallocate)
+        except FileNotFoundError:  # a parent folder is missing: make it, once
+            os.makedirs(os.path.dirname(key) or ".", exist_ok=True)
+            fd = file.create_file(key, header, sparse=self.sparse, fallocate=self.fallocate)
         status = os.fstat(fd)
-        handle = _Handle(fd, header, pack_header(header), (status.st_dev, status.st_ino),
+        handle = _Handle(fd, header, header.packed, (status.st_dev, status.st_ino),
                          file.unknown_bases(header))
         self._remember(key, handle)
 
@@ -195,10 +197,10 @@ class WhisperStore:
         except PermissionError:
             fd = os.open(key, os.O_RDONLY | _OPEN_FLAGS)  # readable only: fetch still works
         try:
-            header = file.read_header(fd, key)
-            status = os.fstat(fd)
-            return _Handle(fd, header, kernels.read_at(fd, header.size, 0),
-                           (status.st_dev, status.st_ino), file.unknown_bases(header))
+            data, status = file.read_header_bytes(fd)
+            header = file.parse_header_once(data, status.st_size, key)
+            return _Handle(fd, header, data, (status.st_dev, status.st_ino),
+                           file.unknown_bases(header))
         except BaseException:
             os.close(fd)
             raise
@@ -236,3 +238,4 @@ class WhisperStore:
             close_now = handle.retired and handle.users == 0
         if close_now:
             os.close(handle.fd)
+

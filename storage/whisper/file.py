@@ -7,8 +7,11 @@ are both thin drivers over these functions, which are thin drivers over the kern
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import functools
 import math
+import operator
 import os
 import struct
 import time
@@ -33,7 +36,6 @@ from .format import (
     build_header,
     checked_x_files_factor,
     normalize_archive_list,
-    pack_header,
     pack_metadata,
     parse_header,
     parse_retention_def,
@@ -61,21 +63,61 @@ def corrupt_if_short(name: str) -> Iterator[None]:
 
 def read_header(fd: int, name: str) -> Header:
     """Parse and check the header of the open file `fd` (`name` is used in errors)."""
+    data, status = read_header_bytes(fd)
+    return parse_header_once(data, status.st_size, name)
+
+
+def parse_header_once(data: bytes, file_size: int, name: str) -> Header:
+    """format.parse_header, remembered: files of one storage schema share their header bytes."""
+    try:
+        return _parsed_header(data, file_size)
+    except CorruptWhisperFile as error:
+        raise CorruptWhisperFile(error.error, name) from None
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_header(data: bytes, file_size: int) -> Header:
+    # a memo of a pure function (Header is frozen); errors are not remembered
+    return parse_header(data, file_size, "")
+
+
+def read_header_bytes(fd: int) -> tuple[bytes, os.stat_result]:
+    """The header's bytes (as many as the archive count asks for, if the file has them)
+    and the file's status (its size is what parse_header checks against). One pread, one
+    fstat."""
     data = os.pread(fd, _HEADER_PROBE, 0)
-    file_size = os.fstat(fd).st_size
+    status = os.fstat(fd)
+    file_size = status.st_size
     if len(data) >= METADATA_SIZE:
         count = struct.unpack_from("!L", data, METADATA_SIZE - 4)[0]
         needed = METADATA_SIZE + ARCHIVE_INFO_SIZE * count
         if len(data) < needed <= file_size:
             data = os.pread(fd, needed, 0)
-    return parse_header(data, file_size, name)
+        elif needed <= len(data):
+            data = data[:needed]
+    return data, status
 
 
 def plan_create(archive_list, x_files_factor=None, aggregation_method=None) -> Header:
     """Validate create() arguments (whisper's defaults: xff 0.5, 'average') into a new header.
 
     Everything is checked before a file exists, so a refused create leaves nothing behind.
+    Like whisper, a list of archives is sorted in place.
     """
+    if isinstance(archive_list, list):
+        with contextlib.suppress(TypeError, IndexError, KeyError):  # refused below, with reasons
+            archive_list.sort(key=operator.itemgetter(0))
+    try:
+        key = (tuple(tuple(archive) for archive in archive_list), x_files_factor, aggregation_method)
+        hash(key)
+    except TypeError:
+        return _planned_header.__wrapped__(archive_list, x_files_factor, aggregation_method)
+    return _planned_header(*key)
+
+
+@functools.lru_cache(maxsize=256)
+def _planned_header(archive_list, x_files_factor, aggregation_method) -> Header:
+    # a memo of a pure function (Header is frozen); refusals are not remembered
     xff = checked_x_files_factor(0.5 if x_files_factor is None else x_files_factor)
     aggregation_type = aggregation_type_for(
         "average" if aggregation_method is None else aggregation_method
@@ -102,7 +144,7 @@ def create_file(path: str | os.PathLike, header: Header, *, sparse: bool = False
             fcntl.flock(fd, fcntl.LOCK_EX)
         if fadvise_random:
             advise_random(fd)
-        kernels.write_at(fd, pack_header(header), 0)
+        kernels.write_at(fd, header.packed, 0)
         data_start = header.size
         data_end = max(archive.end for archive in header.archives)
         if fallocate and hasattr(os, "posix_fallocate"):

@@ -126,6 +126,11 @@ class Header:
         table.setflags(write=False)
         return table
 
+    @cached_property
+    def packed(self) -> bytes:
+        """The header's bytes as they start the file (see pack_header)."""
+        return pack_header(self)
+
     def as_dict(self) -> dict:
         """whisper.info()'s dict; a fresh one per call, since callers may mutate it."""
         return {
