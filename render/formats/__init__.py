@@ -1,9 +1,9 @@
-"""Output formats of ``/render``: one module per format, one table naming them.
+"""Data output formats of ``/render``: one module per format, one table naming them.
 
 Each renderer turns the evaluated series into the exact bytes graphite-web
 1.1.10 answers with (its ``renderView<Format>`` views), plus the content type.
-Image formats (png, svg, pdf) are known names that are not served yet, so a
-request for them gets a clear error instead of graphite's silent PNG fallback.
+Image formats (png, svg, pdf) are drawn by :mod:`render.graphs`; any other
+name gets a clear error instead of graphite's silent PNG fallback.
 """
 
 from __future__ import annotations
@@ -29,14 +29,14 @@ FORMATS = MappingProxyType(
 
 
 def get_format(name: str) -> Format:
-    """The renderer called ``name``; UnknownFormat says why there is none."""
+    """The data renderer called ``name``; UnknownFormat names the choices."""
     try:
         return FORMATS[name]
     except KeyError:
         if name in IMAGE_FORMATS:
-            reason = "image formats are not served yet; use one of " + ", ".join(FORMATS)
+            reason = "an image format, drawn by render.graphs"
         else:
-            reason = "expected one of " + ", ".join(FORMATS)
+            reason = "expected one of " + ", ".join((*FORMATS, *IMAGE_FORMATS))
         raise UnknownFormat(f"cannot render format={name!r}: {reason}") from None
 
 

@@ -21,6 +21,7 @@ from render.attime import TimeSpecError
 from render.formats import UnknownFormat
 from render.functions import InputError
 from render.grammar import GrammarError, TemplateError
+from render.graphs import GraphOptionError
 from render.limits import LimitError
 from storage.finder import FindLimitExceeded
 from storage.paths import InvalidMetricName
@@ -37,6 +38,7 @@ INPUT_ERRORS: tuple[type[Exception], ...] = (
     FindLimitExceeded,
     InvalidMetricName,
     UnknownFormat,
+    GraphOptionError,
 )
 
 

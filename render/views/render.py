@@ -2,17 +2,18 @@
 
 Parameters are read as graphite-web's ``parseOptions`` reads them (GET and
 POST alike, ``target`` repeated or ``target[]``, ``template[name]``, legacy
-``pickle``/``rawData``, ``jsonp`` only together with ``format``), with two
-deliberate differences: a parameter graphite would silently misuse
-(``maxDataPoints=abc``, ``xFilesFactor=2``) is a 400 naming it, and a
-missing or image ``format`` is a 400 until the image renderers exist, and a
-``jsonp`` that is not a JavaScript callback name is refused.
+``pickle``/``rawData``, ``jsonp`` only together with ``format``; no format
+means a PNG graph). Deliberate differences: a parameter graphite would
+silently misuse (``maxDataPoints=abc``, ``xFilesFactor=2``) or an unknown
+``format`` (graphite draws a PNG) is a 400 naming it, as is a ``jsonp`` that
+is not a JavaScript callback name; ``graphType=pie`` is not drawn yet.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 import logging
 import time
 from collections.abc import Mapping
@@ -20,9 +21,11 @@ from collections.abc import Mapping
 from flask import Blueprint, Response, current_app, request
 
 from render.attime import parse_time
-from render.formats import OutputOptions, get_format
+from render.formats import IMAGE_FORMATS, OutputOptions, get_format
 from render.functions import RequestContext
+from render.graphs import GraphOptions, render_graph
 from render.limits import Limits
+from render.series import Series
 from render.views.errors import INPUT_ERRORS, BadRequest, errors_as_json
 from render.views.params import Params, param_time, request_params, time_zone
 
@@ -46,6 +49,7 @@ class RenderRequest:
     tz: datetime.tzinfo
     format: str
     output: OutputOptions
+    graph_params: Mapping[str, str]
     template: Mapping[str, str]
     x_files_factor: float
     local: bool
@@ -119,8 +123,12 @@ def parse_render_request(params: Params, *, default_tz: str, limits: Limits, wal
     if graph_type not in GRAPH_TYPES:
         raise BadRequest(f"cannot render graphType={graph_type!r}: expected one of {', '.join(GRAPH_TYPES)}")
     if graph_type == "pie":
-        raise BadRequest("cannot render graphType='pie': pie charts are images, which are not served yet")
-    get_format(fmt)
+        raise BadRequest("cannot render graphType='pie': pie charts are not drawn yet")
+    graph_params = dict(params.items())
+    if fmt in IMAGE_FORMATS:
+        GraphOptions.from_params(graph_params)  # a bad option fails before any data is read
+    else:
+        get_format(fmt)
     targets = params.getlist("target") or params.getlist("target[]")
     template = {key[9:-1]: value for key, value in params.items() if key.startswith("template[")}
     cache_timeout = params.int_value("cacheTimeout", DEFAULT_CACHE_TIMEOUT)
@@ -141,6 +149,7 @@ def parse_render_request(params: Params, *, default_tz: str, limits: Limits, wal
         tz=tz,
         format=fmt,
         output=output,
+        graph_params=graph_params,
         template=template,
         x_files_factor=_x_files_factor(params),
         local=params.get("local") == "1",
@@ -176,7 +185,21 @@ def render_view() -> Response:
     except ValueError as exc:
         log.warning("400 for targets=%r", parsed.targets, exc_info=True)
         raise BadRequest(f"cannot evaluate target={', '.join(parsed.targets)}: {exc}") from None
-    rendered = get_format(parsed.format).render(series, parsed.output)
-    response = Response(rendered.body, content_type=rendered.content_type)
+    if parsed.format in IMAGE_FORMATS:
+        body, content_type = _image(series, parsed)
+    else:
+        rendered = get_format(parsed.format).render(series, parsed.output)
+        body, content_type = rendered.body, rendered.content_type
+    response = Response(body, content_type=content_type)
     _cache_headers(response, parsed)
     return response
+
+
+def _image(series: list[Series], parsed: RenderRequest) -> tuple[bytes, str]:
+    """A graph; an SVG asked for with jsonp comes back as ``callback("<svg...>")`` like graphite's."""
+    body, content_type = render_graph(
+        series, parsed.graph_params, parsed.format, parsed.start, parsed.end, parsed.tz
+    )
+    if parsed.format == "svg" and parsed.output.jsonp is not None:
+        return f"{parsed.output.jsonp}({json.dumps(body.decode())})".encode(), "text/javascript"
+    return body, content_type

@@ -148,8 +148,9 @@ BAD = [
     ({"target": "a.b.c", "format": "json", "until": "-1m"}, "until='-1m'"),
     ({"target": "a.b.c", "format": "json", "from": "-1h", "until": "-1h"}, "empty time range"),
     ({"target": "a.b.c", "format": "bogus"}, "format='bogus'"),
-    ({"target": "a.b.c", "format": "png"}, "format='png'"),
-    ({"target": "a.b.c"}, "format='png'"),
+    ({"target": "a.b.c", "format": "png", "width": "huge"}, "width=huge"),
+    ({"target": "a.b.c", "format": "svg", "bgcolor": "notacolour"}, "bgcolor"),
+    ({"target": "a.b.c", "format": "png", "graphType": "pie"}, "graphType='pie'"),
     ({"target": "a.b.c", "format": "json", "maxDataPoints": "abc"}, "maxDataPoints='abc'"),
     ({"target": "a.b.c", "format": "json", "maxDataPoints": "0"}, "maxDataPoints='0'"),
     ({"target": "a.b.c", "format": "json", "maxDataPoints": "99999999999999"}, "maxDataPoints=99999999999999"),
@@ -174,6 +175,31 @@ def test_bad_input_is_a_400_naming_the_problem(params, needle, client) -> None:
         assert content_type.startswith("text/plain")
     assert needle in text
     assert "Traceback" not in text
+
+
+@pytest.mark.parametrize(
+    "params,content_type,magic",
+    [
+        ({}, "image/png", b"\x89PNG\r\n\x1a\n"),
+        ({"format": "png", "width": "600", "height": "300", "title": "cpu"}, "image/png", b"\x89PNG"),
+        ({"format": "svg"}, "image/svg+xml", b"<?xml"),
+        ({"format": "pdf"}, "application/x-pdf", b"%PDF"),
+    ],
+    ids=["default", "png", "svg", "pdf"],
+)
+def test_images_are_drawn_like_graphite_serves_them(params, content_type, magic, client, graphite) -> None:
+    request = {**WINDOW, "target": ["a.*.c", "a.y"], **params}
+    status, ours_type, body = carbyne_get(client, "/render", request)
+    their_status, their_type, _ = graphite_get(graphite, "/render", request)
+    assert (status, ours_type) == (their_status, their_type) == (200, content_type)
+    assert body.startswith(magic)
+
+
+def test_svg_with_jsonp_is_a_javascript_string_like_graphite(client) -> None:
+    status, content_type, body = carbyne_get(client, "/render", {**WINDOW, "target": "a.b.c", "format": "svg", "jsonp": "cb"})
+    assert (status, content_type) == (200, "text/javascript")
+    assert body.startswith(b'cb("<?xml') and body.endswith(b'")')
+    assert json.loads(body[3:-1]).startswith("<?xml")
 
 
 def test_a_glob_reading_too_many_series_is_a_400(data_dir) -> None:

@@ -245,7 +245,7 @@ def test_rickshaw_bytes_match_graphite(series_list, pretty) -> None:
 def test_unknown_and_image_formats_are_refused_by_name() -> None:
     with pytest.raises(UnknownFormat, match="format='bogus'"):
         get_format("bogus")
-    with pytest.raises(UnknownFormat, match="image formats are not served yet"):
+    with pytest.raises(UnknownFormat, match="drawn by render.graphs"):
         get_format("png")
     assert set(FORMATS) >= {"json", "csv", "raw", "pickle", "msgpack"}
 
