@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -158,3 +159,32 @@ def percentile(values: Sequence[float] | np.ndarray, n: float, interpolate: bool
     if interpolate and rank < size:  # graphite indexes past the end (IndexError) for n=100
         result = result + fraction * (points[rank] - result)
     return float(result)
+
+
+def safe_power(base: np.ndarray | float, exponent: np.ndarray | float) -> np.ndarray:
+    """graphite's ``safePow`` elementwise: missing on a missing operand, a domain error or overflow.
+
+    ``math.pow`` raises where numpy answers NaN (negative base, fractional
+    exponent) or infinity (overflow, ``0 ** -1``); both become NaN here.
+    """
+    b = np.asarray(base, dtype=np.float64)
+    e = np.asarray(exponent, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        result = np.power(b, e)
+    overflow = np.isinf(result) & np.isfinite(b) & np.isfinite(e)
+    return np.where(overflow, np.nan, result)
+
+
+#: Key of the request-wide xFilesFactor that ``setXFilesFactor`` sets in ``RequestContext.stacks``
+#: (a tuple, so no ``stacked()`` stack name can collide with it).
+REQUEST_XFF_KEY = ("request", "xFilesFactor")
+
+
+def request_x_files_factor(ctx: Any) -> float:
+    """The request's xFilesFactor, as a ``setXFilesFactor`` call earlier in the request left it.
+
+    graphite's ``setXFilesFactor`` changes the request context for every
+    later call; a :class:`RequestContext` is frozen, so the override lives
+    in its per-request ``stacks`` dictionary.
+    """
+    return ctx.stacks.get(REQUEST_XFF_KEY, ctx.x_files_factor)

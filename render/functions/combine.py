@@ -11,7 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from render.functions.aggregation import canonical_agg, percentile, reduce_axis
+from render.functions.aggregation import (
+    canonical_agg,
+    percentile,
+    reduce_axis,
+    request_x_files_factor,
+    safe_power,
+)
 from render.functions.naming import format_path_expressions, node_key
 from render.functions.params import InputError, Param, ParamType
 from render.functions.registry import RequestContext, default_registry, series_function
@@ -47,7 +53,7 @@ def aggregate_series(
     if not series_list:
         return []
     consolidated, start, end, step = normalize(series_list)
-    xff = ctx.x_files_factor if x_files_factor is None else x_files_factor
+    xff = request_x_files_factor(ctx) if x_files_factor is None else x_files_factor
     matrix = stack_values(consolidated)
     non_null = (~np.isnan(matrix)).sum(axis=0)
     keep = (non_null > 0) & (non_null / len(consolidated) >= xff)
@@ -431,3 +437,304 @@ def group_by_nodes(
     """
     return _group_by(ctx, series_list, callback, nodes)
 
+
+
+# --- pairwise lists -----------------------------------------------------------------
+
+SERIES_LIST_FIRST = Param("seriesListFirstPos", ParamType.seriesList, required=True)
+SERIES_LIST_SECOND = Param("seriesListSecondPos", ParamType.seriesList, required=True)
+
+
+def aggregate_pairs(
+    ctx: RequestContext,
+    first: Sequence[Series],
+    second: Sequence[Series],
+    func: str,
+    x_files_factor: float | None = None,
+) -> list[Series]:
+    """graphite's ``aggregateSeriesLists``: ``aggregate`` of ``first[i]`` with ``second[i]``.
+
+    Each result is named ``<func>Series(<first name>,<second name>)``; its
+    path expression stays the one ``aggregate`` gave it.
+    """
+    if len(first) != len(second):
+        raise InputError(
+            f"cannot call aggregateSeriesLists seriesListSecondPos={len(second)} series: "
+            f"must match the {len(first)} series of seriesListFirstPos"
+        )
+    result = []
+    for a, b in zip(first, second, strict=True):
+        [combined] = aggregate_series(ctx, [a, b], func, x_files_factor)
+        prefix = combined.name[: combined.name.find("Series(")]
+        result.append(combined.copy(name=f"{prefix}Series({a.name},{b.name})"))
+    return result
+
+
+@series_function(
+    "aggregateSeriesLists",
+    group="Combine",
+    params=[SERIES_LIST_FIRST, SERIES_LIST_SECOND, Param("func", ParamType.aggFunc, required=True),
+            Param("xFilesFactor", ParamType.float)],
+)
+def aggregate_series_lists(
+    ctx: RequestContext,
+    series_list_first_pos: list[Series],
+    series_list_second_pos: list[Series],
+    func: str,
+    x_files_factor: float | None = None,
+) -> list[Series]:
+    """Aggregate the n-th series of the first list with the n-th of the second.
+
+    ``aggregateSeriesLists(a.{x,y}.in, a.{x,y}.out, "sum")`` is
+    ``sumSeries(a.x.in,a.x.out)`` and ``sumSeries(a.y.in,a.y.out)``. Both
+    lists must be equally long; ``func`` is any ``aggregate`` function.
+    """
+    return aggregate_pairs(ctx, series_list_first_pos, series_list_second_pos, func, x_files_factor)
+
+
+def _pairwise(name: str, func: str, doc: str):
+    def body(
+        ctx: RequestContext, series_list_first_pos: list[Series], series_list_second_pos: list[Series]
+    ) -> list[Series]:
+        return aggregate_pairs(ctx, series_list_first_pos, series_list_second_pos, func)
+
+    body.__doc__ = doc
+    body.__name__ = body.__qualname__ = name
+    return series_function(
+        name, group="Combine", params=[SERIES_LIST_FIRST, SERIES_LIST_SECOND], aggregator=True
+    )(body)
+
+
+sum_series_lists = _pairwise(
+    "sumSeriesLists", "sum", """Add the n-th series of the second list to the n-th of the first (equal lengths)."""
+)
+diff_series_lists = _pairwise(
+    "diffSeriesLists", "diff", """Subtract the n-th series of the second list from the n-th of the first."""
+)
+multiply_series_lists = _pairwise(
+    "multiplySeriesLists", "multiply", """Multiply the n-th series of the first list by the n-th of the second."""
+)
+
+
+# --- wildcards -------------------------------------------------------------------------
+
+
+def aggregate_with_wildcards(
+    ctx: RequestContext, series_list: Sequence[Series], func: str, positions: Sequence[int]
+) -> list[Series]:
+    """Group series by their name without the nodes at ``positions``; aggregate each group.
+
+    Groups keep first-seen order and are named by that shortened name.
+    Negative positions match no node (graphite compares them with
+    ``enumerate`` indexes).
+    """
+    canonical_agg(func[:-6] if func.endswith("Series") else func)
+    skipped = set(positions)
+    groups: dict[str, list[Series]] = {}
+    for series in series_list:
+        key = ".".join(node for i, node in enumerate(series.name.split(".")) if i not in skipped)
+        groups.setdefault(key, []).append(series)
+    return [aggregate_series(ctx, members, func)[0].copy(name=key) for key, members in groups.items()]
+
+
+POSITIONS = Param("position", ParamType.node, multiple=True)
+
+
+@series_function(
+    "aggregateWithWildcards",
+    group="Combine",
+    params=[SERIES_LIST, Param("func", ParamType.aggFunc, required=True), POSITIONS],
+)
+def aggregate_with_wildcards_function(
+    ctx: RequestContext, series_list: list[Series], func: str, *position: int
+) -> list[Series]:
+    """Aggregate series whose names match once the nodes at ``position`` are ignored.
+
+    ``aggregateWithWildcards(host.cpu-*.cpu-{user,system}.value, "sum", 1)``
+    gives ``host.cpu-user.value`` and ``host.cpu-system.value``. ``func`` is
+    any ``aggregate`` function.
+    """
+    return aggregate_with_wildcards(ctx, series_list, func, position)
+
+
+def _with_wildcards(name: str, func: str, doc: str):
+    def body(ctx: RequestContext, series_list: list[Series], *position: int) -> list[Series]:
+        return aggregate_with_wildcards(ctx, series_list, func, position)
+
+    body.__doc__ = doc
+    body.__name__ = body.__qualname__ = name
+    return series_function(name, group="Combine", params=[SERIES_LIST, POSITIONS], aggregator=True)(body)
+
+
+sum_series_with_wildcards = _with_wildcards(
+    "sumSeriesWithWildcards", "sum",
+    """Sum series whose names match once the nodes at ``position`` are ignored (see aggregateWithWildcards).""",
+)
+average_series_with_wildcards = _with_wildcards(
+    "averageSeriesWithWildcards", "average",
+    """Average series whose names match once the nodes at ``position`` are ignored.""",
+)
+multiply_series_with_wildcards = _with_wildcards(
+    "multiplySeriesWithWildcards", "multiply",
+    """Multiply series whose names match once the nodes at ``position`` are ignored.""",
+)
+
+
+# --- powSeries, weightedAverage ---------------------------------------------------------
+
+
+@series_function(
+    "powSeries",
+    group="Combine",
+    params=[Param("seriesList", ParamType.seriesList, required=True, multiple=True)],
+    aggregator=True,
+)
+def pow_series(ctx: RequestContext, *series_list: list[Series]) -> list[Series]:
+    """Raise the first series to the power of the second, that to the third, ... point by point.
+
+    A missing value anywhere in the chain, or an impossible power, makes
+    the point missing. Named ``powSeries(<every series name>)``.
+    """
+    flat = _flatten(series_list)
+    if not flat:
+        return []
+    consolidated, start, end, step = normalize(flat)
+    matrix = stack_values(consolidated)
+    values = matrix[0]
+    for row in matrix[1:]:
+        values = safe_power(values, row)
+    name = f"powSeries({','.join(s.name for s in consolidated)})"
+    return [Series(name, start, end, step, values, x_files_factor=request_x_files_factor(ctx))]
+
+
+def _padded_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``a`` and ``b`` padded with NaN to one length (graphite's ``zip_longest``)."""
+    width = max(len(a), len(b))
+    pa = np.full(width, np.nan)
+    pb = np.full(width, np.nan)
+    pa[: len(a)] = a
+    pb[: len(b)] = b
+    return pa, pb
+
+
+@series_function(
+    "weightedAverage",
+    group="Combine",
+    params=[
+        Param("seriesListAvg", ParamType.seriesList, required=True),
+        Param("seriesListWeight", ParamType.seriesList, required=True),
+        Param("nodes", ParamType.nodeOrTag, multiple=True),
+    ],
+)
+def weighted_average(
+    ctx: RequestContext, series_list_avg: list[Series], series_list_weight: list[Series], *nodes: int | str
+) -> list[Series]:
+    """Average of the first list weighted by the second: Σ(avg·weight) / Σ(weight).
+
+    Series are paired by the key ``nodes`` (or tags) give them; products
+    are summed over the pairs found, weights over every weight series.
+    """
+    if len(series_list_avg) != len(series_list_weight):
+        raise InputError(
+            f"cannot call weightedAverage seriesListWeight={len(series_list_weight)} series: "
+            f"must match the {len(series_list_avg)} series of seriesListAvg"
+        )
+    pairs: dict[str, dict[str, Series]] = {}
+    for avg, weight in zip(series_list_avg, series_list_weight, strict=True):
+        pairs.setdefault(node_key(avg, nodes), {})["avg"] = avg
+        pairs.setdefault(node_key(weight, nodes), {})["weight"] = weight
+    xff = request_x_files_factor(ctx)
+    products = []
+    for pair in pairs.values():
+        if "avg" not in pair or "weight" not in pair:
+            continue
+        avg, weight = pair["avg"], pair["weight"]
+        a, w = _padded_pair(avg.values, weight.values)
+        products.append(
+            Series(f"product({weight.name},{avg.name})", avg.start, avg.end, avg.step, a * w, x_files_factor=xff)
+        )
+    if not products:
+        return []
+    [sum_products] = aggregate_series(ctx, products, "sum")
+    [sum_weights] = aggregate_series(ctx, series_list_weight, "sum")
+    p, w = _padded_pair(sum_products.values, sum_weights.values)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = np.where(w == 0, np.nan, p / w)
+    name = "weightedAverage({}, {}, {})".format(
+        ",".join(sorted({s.path_expression for s in series_list_avg})),
+        ",".join(sorted({s.path_expression for s in series_list_weight})),
+        ",".join(map(str, nodes)),
+    )
+    return [Series(name, sum_products.start, sum_products.end, sum_products.step, values, x_files_factor=xff)]
+
+
+# --- map / reduce ------------------------------------------------------------------------
+
+
+@series_function(
+    "mapSeries",
+    group="Combine",
+    params=[SERIES_LIST, Param("mapNodes", ParamType.nodeOrTag, required=True, multiple=True)],
+    aliases=("map",),
+)
+def map_series(ctx: RequestContext, series_list: list[Series], *map_nodes: int | str) -> list[list[Series]]:
+    """Split a series list into lists sharing the given nodes (or tags), for ``reduceSeries``.
+
+    ``mapSeries(servers.*.cpu.*, 1)`` gives one list per server, in
+    first-seen order. Short form: ``map``.
+    """
+    return list(_group_by_key(series_list, map_nodes).values())
+
+
+@series_function(
+    "reduceSeries",
+    group="Combine",
+    params=[
+        Param("seriesLists", ParamType.seriesLists, required=True),
+        Param("reduceFunction", ParamType.string, required=True),
+        Param("reduceNode", ParamType.node, required=True),
+        Param("reduceMatchers", ParamType.string, required=True, multiple=True),
+    ],
+    aliases=("reduce",),
+)
+def reduce_series(
+    ctx: RequestContext,
+    series_lists: list[list[Series]],
+    reduce_function: str,
+    reduce_node: int,
+    *reduce_matchers: str,
+) -> list[Series]:
+    """Reduce each list from ``mapSeries`` to one series with ``reduceFunction``.
+
+    In each list, the series whose node ``reduceNode`` equals a matcher are
+    passed to ``reduceFunction`` in matcher order, e.g.
+    ``reduceSeries(mapSeries(servers.*.disk.*,1),"asPercent",3,"used","total")``.
+    Results are named ``<nodes before reduceNode>.reduce.<reduceFunction>``.
+    Short form: ``reduce``.
+    """
+    registry = default_registry()
+    registry.get(reduce_function)
+    groups: dict[str, list[Series | None]] = {}
+    for series_list in series_lists:
+        for series in series_list:
+            nodes = series.name.split(".")
+            try:
+                node = nodes[reduce_node]
+            except IndexError:
+                raise InputError(
+                    f"cannot call reduceSeries reduceNode={reduce_node}: {series.name!r} has no such node"
+                ) from None
+            if node not in reduce_matchers:
+                continue
+            key = ".".join(nodes[:reduce_node]) + ".reduce." + reduce_function
+            groups.setdefault(key, [None] * len(reduce_matchers))[reduce_matchers.index(node)] = series
+    result = []
+    for key, members in groups.items():
+        if any(m is None for m in members):
+            missing = reduce_matchers[members.index(None)]
+            raise InputError(f"cannot call reduceSeries reduceMatchers={missing!r}: no series for {key!r}")
+        reduced = registry.call(reduce_function, ctx, [[m] for m in members])
+        if not reduced:
+            raise InputError(f"cannot call reduceSeries reduceFunction={reduce_function!r}: it returned no series")
+        result.append(reduced[0].copy(name=key))
+    return result
