@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +38,7 @@ from render.config import RenderConfig
 CONFIG_ENVIRONMENT = "CARBYNE_RENDER_CONFIG"
 WORKER_TIMEOUT = 120
 STOP_TIMEOUT = 30.0
+PARENT_POLL_SECONDS = 1.0
 
 
 class ServerUnavailable(RuntimeError):
@@ -51,8 +55,23 @@ def _gunicorn_base() -> type:
     return BaseApplication
 
 
-def gunicorn_application(config: RenderConfig, bind: str) -> Any:
-    """A gunicorn application serving ``create_app(config)`` on ``bind`` with ``config.workers``."""
+def _stop_when_orphaned(parent_pid: int) -> None:
+    """In the gunicorn master: SIGTERM itself once ``parent_pid`` is gone (even SIGKILLed),
+    so a render server started by ``carbyne serve`` never outlives it holding the port."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_SECONDS)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def gunicorn_application(config: RenderConfig, bind: str, parent_pid: int | None = None) -> Any:
+    """A gunicorn application serving ``create_app(config)`` on ``bind`` with ``config.workers``.
+
+    With ``parent_pid``, the server stops when that process exits.
+    """
 
     class RenderApplication(_gunicorn_base()):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -67,6 +86,8 @@ def gunicorn_application(config: RenderConfig, bind: str) -> Any:
                 "errorlog": "-",
                 "preload_app": False,
             }
+            if parent_pid is not None:
+                settings["when_ready"] = lambda server: _stop_when_orphaned(parent_pid)
             if "control_socket_disable" in self.cfg.settings:
                 # gunicorn >= 24 opens a control socket in $HOME by default; several
                 # render servers (or tests) on one host would fight over it.
@@ -88,14 +109,15 @@ def http_address(config: RenderConfig) -> str:
     return f"{host}:{config.http_port}"
 
 
-def serve(config: RenderConfig, listen_fd: int | None = None) -> None:
+def serve(config: RenderConfig, listen_fd: int | None = None, parent_pid: int | None = None) -> None:
     """Run gunicorn in this process until it is stopped (SIGTERM/SIGINT).
 
     ``listen_fd`` is an already listening socket to serve instead of binding
-    ``HTTP_INTERFACE:HTTP_PORT``.
+    ``HTTP_INTERFACE:HTTP_PORT``; with ``parent_pid`` the server also stops
+    when that process is gone.
     """
     bind = f"fd://{listen_fd}" if listen_fd is not None else http_address(config)
-    gunicorn_application(config, bind).run()
+    gunicorn_application(config, bind, parent_pid).run()
 
 
 def app_from_environ() -> Flask:
@@ -153,7 +175,8 @@ def start_render_server(config: RenderConfig, *, python: str = sys.executable) -
 
     The socket is bound here (errors raise :class:`ServerUnavailable`
     immediately) and inherited by the child; ``config.http_port=0`` picks a
-    free port, reported by the handle. Stop it with :meth:`RenderServer.stop`.
+    free port, reported by the handle. Stop it with :meth:`RenderServer.stop`;
+    it also stops by itself when the calling process exits.
     """
     _gunicorn_base()
     sock = listening_socket(config.http_interface, config.http_port)
@@ -161,7 +184,10 @@ def start_render_server(config: RenderConfig, *, python: str = sys.executable) -
         fd = sock.fileno()
         os.set_inheritable(fd, True)
         port = sock.getsockname()[1]
-        command = [python, "-m", "render.wsgi", "--listen-fd", str(fd), "--config-json", config.to_json()]
+        command = [
+            python, "-m", "render.wsgi", "--listen-fd", str(fd), "--parent-pid", str(os.getpid()),
+            "--config-json", config.to_json(),
+        ]
         process = subprocess.Popen(command, pass_fds=(fd,), close_fds=True)
     finally:
         sock.close()
@@ -169,14 +195,16 @@ def start_render_server(config: RenderConfig, *, python: str = sys.executable) -
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m render.wsgi --config-json JSON [--listen-fd FD]`` (what start_render_server runs)."""
+    """``python -m render.wsgi --config-json JSON [--listen-fd FD] [--parent-pid PID]``
+    (what start_render_server runs)."""
     parser = argparse.ArgumentParser(prog="python -m render.wsgi")
     parser.add_argument("--config-json", required=True)
     parser.add_argument("--listen-fd", type=int)
+    parser.add_argument("--parent-pid", type=int)
     args = parser.parse_args(argv)
     try:
         config = RenderConfig.from_json(args.config_json)
-        serve(config, args.listen_fd)
+        serve(config, args.listen_fd, args.parent_pid)
     except (ServerUnavailable, ValueError) as exc:
         print(f"carbyne render: {exc}", file=sys.stderr)
         return 2

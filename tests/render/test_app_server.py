@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pickle
 import signal
 import socket
@@ -262,3 +263,36 @@ def test_graphite_web_front_end_reads_carbyne_as_a_cluster_server(cluster_data: 
             assert want.status_code == 200 and len(want.content) > 20
     finally:
         server.stop()
+
+
+def test_render_server_stops_when_its_starter_is_killed(whisper_dir: Path, tmp_path: Path) -> None:
+    """A render server started by a process that dies (even SIGKILL) frees its port."""
+    script = tmp_path / "starter.py"
+    script.write_text(
+        "import sys, time\n"
+        "from render.config import RenderConfig\n"
+        "from render.wsgi import start_render_server\n"
+        f"server = start_render_server(RenderConfig(data_dir={str(whisper_dir)!r}, "
+        "http_interface='127.0.0.1', http_port=0, workers=1))\n"
+        "print(server.port, server.process.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    starter = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        port, server_pid = map(int, starter.stdout.readline().split())
+        wait_until_up(f"http://127.0.0.1:{port}/version", starter)
+    finally:
+        starter.kill()
+        starter.wait()
+    give_up = time.monotonic() + 30
+    while time.monotonic() < give_up:
+        try:
+            os.kill(server_pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        os.kill(server_pid, signal.SIGKILL)
+        raise AssertionError("the render server outlived its starter")
+    with socket.create_server(("127.0.0.1", port)):
+        pass  # the port is free again
