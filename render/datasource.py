@@ -15,10 +15,16 @@ Semantics kept from graphite-web 1.1.10 (``readers/whisper.py``,
 series, no series for a file whose fetch returns nothing. A metric that is
 only in the cache (no file yet) is not listed, as in graphite-web.
 
+A pattern that is a ``seriesByTag(...)`` call's source text is resolved
+through the tag index (``render.tagquery.tagged_files``), as graphite-web's
+store hands such patterns to its TagDB: the series it names that have a
+whisper file, sorted by name, ``pathExpression`` = the call's text.
+
 Differences: a corrupt or unreadable file is logged and skipped instead of
 failing the whole render; cached points are merged for ``absmax``/``absmin``
-files too (graphite-web raises on those methods). ``seriesByTag`` is not
-served here yet: tagged names are found only when spelt exactly.
+files too (graphite-web raises on those methods). Without a tag index a
+``seriesByTag`` pattern is refused (``TagQueryError``) rather than matching
+nothing, so a misconfigured server says so.
 """
 from __future__ import annotations
 
@@ -32,7 +38,8 @@ from typing import Protocol
 import numpy as np
 
 from render.series import Series
-from storage.finder import expand_leaves
+from render.tagquery import TagQueryError, is_series_by_tag, tagged_files
+from storage.finder import FindLimitExceeded, expand_leaves
 from storage.whisper import file as whisper_file
 from storage.whisper.errors import WhisperException
 from storage.whisper.format import Header
@@ -47,6 +54,12 @@ class CacheClient(Protocol):
     """What the data source needs from a CarbonLink client."""
 
     def cache_query_bulk(self, metrics: Iterable[str]) -> dict[str, list[Point]]: ...
+
+
+class TagFinder(Protocol):
+    """What the data source needs from a tag index (``storage.tagindex.TagIndex``)."""
+
+    def find_series(self, expressions: Sequence[str]) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -195,18 +208,30 @@ def _read(leaf: Leaf, start: int, end: int, now: int) -> tuple[TimeInfo, np.ndar
 
 
 class DataSource:
-    """Whisper files under ``data_dir`` and, optionally, carbon's cache through ``carbonlink``."""
+    """Whisper files under ``data_dir``, optionally carbon's cache through ``carbonlink``
+    and tagged series through ``tag_index``."""
 
-    def __init__(self, data_dir: str | os.PathLike, carbonlink: CacheClient | None = None) -> None:
+    def __init__(self, data_dir: str | os.PathLike, carbonlink: CacheClient | None = None,
+                 tag_index: TagFinder | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.carbonlink = carbonlink
+        self.tag_index = tag_index
 
     def find(self, pattern: str, limit: int | None = None) -> list[tuple[str, Path]]:
         """``(metric, file)`` of every whisper file ``pattern`` matches, sorted by metric.
 
-        Raises ``storage.finder.FindLimitExceeded`` past ``limit`` matches.
+        A ``seriesByTag(...)`` pattern asks the tag index (TagQueryError for
+        bad expressions or when there is no index). Raises
+        ``storage.finder.FindLimitExceeded`` past ``limit`` matches.
         """
-        return expand_leaves(self.data_dir, [pattern], limit)
+        if not is_series_by_tag(pattern):
+            return expand_leaves(self.data_dir, [pattern], limit)
+        if self.tag_index is None:
+            raise TagQueryError(f"cannot find series pattern={pattern}: this server has no tag index")
+        found = tagged_files(pattern, self.tag_index.find_series, self.data_dir)
+        if limit is not None and len(found) > limit:
+            raise FindLimitExceeded(f"cannot find series pattern={pattern}: it matches more than {limit} series")
+        return found
 
     def leaves(self, pattern: str, limit: int | None = None) -> list[Leaf]:
         """The files ``pattern`` matches with their headers; unreadable files are logged and left out."""
@@ -280,4 +305,4 @@ class DataSource:
         return out
 
 
-__all__ = ["CacheClient", "DataSource", "Leaf", "fetch_interval", "merge_cached"]
+__all__ = ["CacheClient", "DataSource", "Leaf", "TagFinder", "fetch_interval", "merge_cached"]

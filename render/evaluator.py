@@ -28,12 +28,37 @@ evaluated over the caller's window first: one more planning round, whose
 reads are again one call per window not yet read. Each windowed call's
 first argument is evaluated once per window and reused.
 
+Three kinds of calls read something besides paths, each declared in the
+registry rather than known here by name:
+
+* **Source patterns** (``seriesByTag``, ``source_pattern=True``): planned and
+  read exactly like a path whose text is the call's source text
+  (``render.tagquery.path_expression``); the data source resolves it through
+  its tag index, and the series' ``pathExpression`` is that text, as in
+  graphite-web.
+* **Events** (``events``, ``eventsOverlay``, ``events_param=``): planning
+  records one ``EventsQuery`` per distinct (tags, window) -- a call inside
+  ``timeShift`` asks for its own, shifted window -- and reading runs each
+  once against the :class:`~render.events.store.EventStore`, filling
+  ``ctx.events`` (the caller's context: it is the request's). The function
+  looks its events up there. Without a store every query finds no events, so
+  ``events()`` is a series of nulls, which is what graphite-web answers with
+  an empty event table.
+* **Generated targets** (``applyByNode``, ``useSeriesAbove``, ``aliasQuery``,
+  ``generates=``): what they read depends on series values and names, known
+  only after evaluating their arguments. When evaluation reaches such a call,
+  its hook turns the evaluated arguments into target strings; the evaluator
+  parses them (request templates applied), then runs the same plan / read /
+  evaluate steps on them over the call's window -- one more read per window,
+  limits counted together with everything read before -- and calls the body
+  with ``generated={target: series}``. Generated targets may generate again,
+  up to :data:`MAX_GENERATION_DEPTH` levels. The function never fetches and
+  never sees the data source.
+
 Output follows graphite-web: targets in request order, each target's series
 in the order its function returns them, a pattern's series sorted by name;
 the same path in two targets (or twice in one) yields its series each time;
-empty targets are skipped. Tagged series via ``seriesByTag`` are not
-supported yet (an :class:`InputError`); an exactly spelt tagged name works.
-One deliberate difference: graphite-web 1.1.10 re-evaluates a *piped*
+empty targets are skipped. One deliberate difference: graphite-web 1.1.10 re-evaluates a *piped*
 argument without the calls before the pipe (``x|aliasByNode(1)|
 movingAverage(2)`` loses the alias); here a pipe is always the same as
 nesting.
@@ -45,11 +70,14 @@ from typing import Any, Protocol
 
 from render import ast
 from render.datasource import Leaf, fetch_interval
+from render.events.series import EventsQuery, events_query
+from render.events.store import EventStore
 from render.functions.params import InputError
 from render.functions.registry import Registry, RequestContext, SeriesFunction, default_registry
-from render.grammar import apply_template, parse
+from render.grammar import GrammarError, TemplateError, apply_template, parse
 from render.limits import LimitError, Limits
 from render.series import Series
+from render.tagquery import TagQueryError, path_expression
 from storage.finder import FindLimitExceeded
 
 Window = tuple[int, int]
@@ -57,6 +85,10 @@ Window = tuple[int, int]
 #: Planning rounds before giving up (each round resolves one level of
 #: windowed calls whose first argument is itself a call).
 MAX_PLANNING_ROUNDS = 16
+
+#: How deep generated targets may generate targets again (``applyByNode``
+#: whose template calls ``applyByNode``...).
+MAX_GENERATION_DEPTH = 8
 
 
 class Source(Protocol):
@@ -86,14 +118,26 @@ def _is_expression(node: ast.Arg) -> bool:
     return isinstance(node, ast.PathExpr | ast.Call)
 
 
+def _placeholders(node: ast.Call) -> tuple[list[Any], dict[str, Any]]:
+    """A call's literal arguments, with ``[]`` standing for every not yet evaluated series argument."""
+    args = [[] if _is_expression(a) else _scalar(a) for a in node.args]
+    kwargs = {k: [] if _is_expression(v) else _scalar(v) for k, v in node.kwargs}
+    return args, kwargs
+
+
 class _Request:
     """One ``evaluate`` call: its plan, what has been read, and the evaluation."""
 
-    def __init__(self, evaluator: Evaluator, ctx: RequestContext) -> None:
+    def __init__(self, evaluator: Evaluator, ctx: RequestContext,
+                 template: Mapping[str, str] | None = None) -> None:
         self.source = evaluator.source
         self.registry = evaluator.registry
         self.limits = evaluator.limits
+        self.events = evaluator.events
         self.ctx = ctx
+        self.template = template
+        self.event_queries: set[EventsQuery] = set()
+        self.generation_depth = 0
         self.leaves: dict[str, list[Leaf]] = {}
         self.path_steps: dict[tuple[str, Window], int | None] = {}
         # window -> pattern -> matched files, everything the plan reads so far
@@ -110,8 +154,10 @@ class _Request:
 
     # --- planning -------------------------------------------------------------------
 
-    def plan(self, trees: Sequence[ast.Expr]) -> None:
-        window = (self.ctx.start, self.ctx.end)
+    def plan(self, trees: Sequence[ast.Expr], window: Window | None = None) -> None:
+        """Record what ``trees`` read over ``window`` (default: the request's), probing steps as needed."""
+        if window is None:
+            window = (self.ctx.start, self.ctx.end)
         for _ in range(MAX_PLANNING_ROUNDS):
             self.pending = set()
             for tree in trees:
@@ -142,6 +188,8 @@ class _Request:
                     self.limits.max_series_per_request + 1,
                     self.limits.max_series_per_request,
                 ) from None
+            except TagQueryError as exc:
+                raise InputError(str(exc)) from None
             self.leaves[pattern] = found
         return found
 
@@ -164,12 +212,14 @@ class _Request:
         estimated as the largest step of its series arguments.
         """
         if isinstance(node, ast.PathExpr):
-            if record:
-                self.needs.setdefault(window, {})[node.text] = self._leaves(node.text)
-            return self._path_step(node.text, window)
+            return self._plan_pattern(node.text, window, record)
         if not isinstance(node, ast.Call):
             return None
         function = self._function(node)
+        if function.source_pattern:
+            return self._plan_pattern(path_expression(node), window, record)
+        if function.events_param is not None and record:
+            self._plan_events(node, window)
         windowed = function.window is not None and bool(node.args) and _is_expression(node.args[0])
         steps = []
         for index, arg in enumerate(node.args):
@@ -184,17 +234,25 @@ class _Request:
             steps.append(self._plan(arg, window, record))
         return max((s for s in steps if s is not None), default=None)
 
+    def _plan_pattern(self, pattern: str, window: Window, record: bool) -> int | None:
+        """A path (or a source pattern such as a seriesByTag call's text): its files, its step."""
+        if record:
+            self.needs.setdefault(window, {})[pattern] = self._leaves(pattern)
+        return self._path_step(pattern, window)
+
+    def _plan_events(self, node: ast.Call, window: Window) -> None:
+        """The events query of an events-reading call over ``window``."""
+        args, kwargs = _placeholders(node)
+        tags = self.registry.event_tags(node.name, args, kwargs)
+        if tags is not None:
+            self.event_queries.add(events_query(self.ctx.with_window(*window), tags))
+
     def _function(self, node: ast.Call) -> SeriesFunction:
-        if node.name == "seriesByTag":
-            raise InputError(
-                "cannot evaluate function=seriesByTag: tag queries are not supported yet"
-            )
         return self.registry.get(node.name)
 
     def _hook(self, node: ast.Call, window: Window, step: int) -> Window:
         """The window the hook of ``node`` asks for its first argument, given that argument's step."""
-        args = [[] if _is_expression(a) else _scalar(a) for a in node.args]
-        kwargs = {k: [] if _is_expression(v) else _scalar(v) for k, v in node.kwargs}
+        args, kwargs = _placeholders(node)
         extra = self.registry.window(node.name, args, kwargs, self.ctx.with_window(*window), step)
         if extra is None:
             return window
@@ -246,7 +304,10 @@ class _Request:
     # --- reading ----------------------------------------------------------------------
 
     def read(self) -> None:
-        """One fetch per window for every planned pattern not read yet."""
+        """One fetch per window for every planned pattern not read yet; every planned events query once."""
+        for query in self.event_queries:
+            if query not in self.ctx.events:
+                self.ctx.events[query] = query.run(self.events) if self.events is not None else []
         for window, patterns in self.needs.items():
             done = self.fetched.setdefault(window, {})
             missing = {p: leaves for p, leaves in patterns.items() if p not in done}
@@ -258,8 +319,9 @@ class _Request:
 
     # --- evaluating -------------------------------------------------------------------
 
-    def evaluate(self, tree: ast.Expr) -> list[Series]:
-        result = self._evaluate(tree, (self.ctx.start, self.ctx.end))
+    def evaluate(self, tree: ast.Expr, window: Window | None = None) -> list[Series]:
+        """The series of one planned and read tree over ``window`` (default: the request's)."""
+        result = self._evaluate(tree, (self.ctx.start, self.ctx.end) if window is None else window)
         if isinstance(result, Series):
             return [result]
         if not isinstance(result, list):
@@ -272,6 +334,8 @@ class _Request:
         if not isinstance(node, ast.Call):
             return _scalar(node)
         function = self._function(node)
+        if function.source_pattern:
+            return list(self.fetched[window][path_expression(node)])
         windowed = function.window is not None and bool(node.args) and _is_expression(node.args[0])
         args = [
             self._first_argument(node, window) if index == 0 and windowed
@@ -280,13 +344,45 @@ class _Request:
         ]
         kwargs = {key: self._evaluate(arg, window) for key, arg in node.kwargs}
         ctx = self.ctx.with_window(*window)
-        if not windowed:
-            return self.registry.call(node.name, ctx, args, kwargs)
-        widened = self.widened.get((node, window))
-        again = None
-        if widened is not None and args[0]:
-            again = args[0] if widened == window else self._evaluate(node.args[0], widened)
-        return self.registry.call(node.name, ctx, args, kwargs, widened=again)
+        extra: dict[str, Any] = {}
+        if windowed:
+            widened = self.widened.get((node, window))
+            again = None
+            if widened is not None and args[0]:
+                again = args[0] if widened == window else self._evaluate(node.args[0], widened)
+            extra["widened"] = again
+        if function.generates is not None:
+            targets = self.registry.generated_targets(node.name, args, kwargs, ctx)
+            extra["generated"] = self._generated(node.name, targets, window)
+        return self.registry.call(node.name, ctx, args, kwargs, **extra)
+
+    def _generated(self, function: str, targets: Sequence[str], window: Window) -> dict[str, list[Series]]:
+        """Plan, read and evaluate the targets a call generated, over the call's window."""
+        if self.generation_depth >= MAX_GENERATION_DEPTH:
+            raise InputError(
+                f"cannot call {function} targets={len(targets)}: targets generated over "
+                f"{MAX_GENERATION_DEPTH} levels deep"
+            )
+        trees: dict[str, ast.Expr | None] = {}
+        for target in dict.fromkeys(targets):
+            if not target.strip():
+                trees[target] = None  # graphite skips blank targets
+                continue
+            try:
+                trees[target] = apply_template(parse(target), self.template)
+            except (GrammarError, TemplateError) as exc:
+                raise InputError(f"cannot call {function} target={target!r}: {exc}") from None
+        planned = [tree for tree in trees.values() if tree is not None]
+        self.generation_depth += 1
+        try:
+            self.plan(planned, window)
+            self.read()
+            return {
+                target: [] if tree is None else self.evaluate(tree, window)
+                for target, tree in trees.items()
+            }
+        finally:
+            self.generation_depth -= 1
 
     def _first_argument(self, node: ast.Call, window: Window) -> Any:
         """A windowed call's first argument over the caller's window (evaluated once)."""
@@ -297,13 +393,18 @@ class _Request:
 
 
 class Evaluator:
-    """Evaluates render targets over a data source with a function registry."""
+    """Evaluates render targets over a data source with a function registry.
+
+    ``events`` is the store ``events()``/``eventsOverlay()`` read (None: no
+    events at all).
+    """
 
     def __init__(self, source: Source, registry: Registry | None = None,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, events: EventStore | None = None) -> None:
         self.source = source
         self.registry = registry if registry is not None else default_registry()
         self.limits = limits if limits is not None else Limits()
+        self.events = events
 
     def parse(self, targets: Sequence[str], template: Mapping[str, str] | None = None) -> list[ast.Expr]:
         """Syntax trees of the non-blank targets, templates expanded (GrammarError, TemplateError, LimitError)."""
@@ -333,7 +434,7 @@ class Evaluator:
         if ctx.start >= ctx.end:
             raise InputError(f"cannot evaluate from={ctx.start}: not before until={ctx.end}")
         trees = self.parse(targets, template)
-        request = _Request(self, ctx)
+        request = _Request(self, ctx, template)
         request.plan(trees)
         request.read()
         result: list[Series] = []
@@ -342,4 +443,4 @@ class Evaluator:
         return result
 
 
-__all__ = ["Evaluator", "MAX_PLANNING_ROUNDS", "Source"]
+__all__ = ["Evaluator", "MAX_GENERATION_DEPTH", "MAX_PLANNING_ROUNDS", "Source"]

@@ -60,15 +60,23 @@ class RequestContext:
     tz: datetime.tzinfo = datetime.UTC
     x_files_factor: float = 0.0
     stacks: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
+    events: dict[Any, list[Any]] = dataclasses.field(default_factory=dict, compare=False)
 
     def with_window(self, start: int, end: int) -> RequestContext:
-        """The same request over another window (stacks stay shared)."""
-        return dataclasses.replace(self, start=start, end=end, stacks=self.stacks)
+        """The same request over another window (stacks and planned events stay shared)."""
+        return dataclasses.replace(self, start=start, end=end, stacks=self.stacks, events=self.events)
 
 
 #: ``window(arguments, ctx, step) -> (extra_before, extra_after)`` in seconds:
 #: fetch the first series argument over ``[ctx.start - before, ctx.end + after]``.
 WindowHook = Callable[[Mapping[str, Any], RequestContext, int], tuple[int, int]]
+
+#: ``generates(arguments, ctx) -> targets``: the targets (graphite target
+#: strings) a call needs evaluated over ``ctx``'s window, computed from its
+#: evaluated arguments (``applyByNode``'s filled-in templates, ...). The
+#: evaluator plans, reads and evaluates them and passes the body
+#: ``generated={target: series}``.
+GenerateHook = Callable[[Mapping[str, Any], RequestContext], Sequence[str]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +90,9 @@ class SeriesFunction:
     aliases: tuple[str, ...] = ()
     aggregator: bool = False
     window: WindowHook | None = None
+    generates: GenerateHook | None = None
+    events_param: str | None = None
+    source_pattern: bool = False
 
     def __call__(self, ctx: RequestContext, *args: Any) -> list[Series]:
         return self.body(ctx, *args)
@@ -115,8 +126,20 @@ def series_function(
     aliases: Sequence[str] = (),
     aggregator: bool = False,
     window: WindowHook | None = None,
+    generates: GenerateHook | None = None,
+    events_param: str | None = None,
+    source_pattern: bool = False,
 ) -> Callable[[Callable[..., list[Series]]], SeriesFunction]:
-    """Declare a render function (see the module docstring)."""
+    """Declare a render function (see the module docstring).
+
+    ``generates``: the call needs other targets evaluated (see
+    :data:`GenerateHook`); the body takes them as keyword-only ``generated``.
+    ``events_param``: the parameter holding event tags; the evaluator plans an
+    ``EventsQuery`` for each call and fills ``ctx.events`` before evaluating.
+    ``source_pattern``: the call's source text is a pattern the data source
+    resolves (``seriesByTag``); the evaluator fetches it like a path and never
+    calls the body.
+    """
 
     def declare(body: Callable[..., list[Series]]) -> SeriesFunction:
         return SeriesFunction(
@@ -127,6 +150,9 @@ def series_function(
             aliases=tuple(aliases),
             aggregator=aggregator,
             window=window,
+            generates=generates,
+            events_param=events_param,
+            source_pattern=source_pattern,
         )
 
     return declare
@@ -249,21 +275,46 @@ class Registry:
         args: Sequence[Any],
         kwargs: Mapping[str, Any] | None = None,
         widened: Sequence[Series] | None = None,
+        generated: Mapping[str, Sequence[Series]] | None = None,
     ) -> list[Series]:
         """Bind, validate and run ``name`` over already evaluated arguments.
 
         ``widened`` is the first series argument evaluated over the window
         :meth:`window` asked for (only for functions with a window hook).
         The function falls back to the request-window series without it.
+        ``generated`` maps each target :meth:`generated_targets` named to its
+        series (only for functions with a ``generates`` hook, and required).
         """
         bound = self.bind(name, args, kwargs)
-        if bound.function.window is None:
-            if widened is not None:
-                raise ValueError(f"cannot call {name} widened=...: it declares no window")
-            return bound.function.body(ctx, *bound.values)
-        return bound.function.body(
-            ctx, *bound.values, widened=None if widened is None else list(widened)
-        )
+        function = bound.function
+        if function.window is None and widened is not None:
+            raise ValueError(f"cannot call {name} widened=...: it declares no window")
+        if function.generates is None and generated is not None:
+            raise ValueError(f"cannot call {name} generated=...: it generates no targets")
+        if function.generates is not None and generated is None:
+            raise ValueError(f"cannot call {name} generated=None: its targets were not evaluated")
+        extra: dict[str, Any] = {}
+        if function.window is not None:
+            extra["widened"] = None if widened is None else list(widened)
+        if generated is not None:
+            extra["generated"] = {target: list(series) for target, series in generated.items()}
+        return function.body(ctx, *bound.values, **extra)
+
+    def generated_targets(
+        self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any] | None, ctx: RequestContext
+    ) -> list[str]:
+        """The targets a call of ``name`` over these evaluated arguments needs evaluated (see GenerateHook)."""
+        bound = self.bind(name, args, kwargs)
+        if bound.function.generates is None:
+            return []
+        return list(bound.function.generates(bound.arguments, ctx))
+
+    def event_tags(self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any] | None) -> tuple[str, ...] | None:
+        """The event tags a call of ``name`` reads (None: it reads no events); series arguments unchecked."""
+        bound = self.bind(name, args, kwargs, check_series=False)
+        if bound.function.events_param is None:
+            return None
+        return tuple(bound.arguments[bound.function.events_param])
 
     def window(
         self,
@@ -333,6 +384,7 @@ def default_registry() -> Registry:
 __all__ = [
     "AGG_NAMES",
     "BoundCall",
+    "GenerateHook",
     "InputError",
     "Param",
     "ParamType",

@@ -23,6 +23,7 @@ from render.functions import InputError
 from render.grammar import GrammarError, TemplateError
 from render.graphs import GraphOptionError
 from render.limits import LimitError
+from render.tagquery import TagQueryError
 from storage.finder import FindLimitExceeded
 from storage.paths import InvalidMetricName
 
@@ -39,6 +40,7 @@ INPUT_ERRORS: tuple[type[Exception], ...] = (
     InvalidMetricName,
     UnknownFormat,
     GraphOptionError,
+    TagQueryError,
 )
 
 
