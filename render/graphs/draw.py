@@ -40,7 +40,7 @@ def _dashes(dash: float | None, width: float) -> dict:
     matplotlib scales dash patterns by the line width; undo that so the
     length stays in pixels as in graphite.
     """
-    if not dash:
+    if not dash or width <= 0:
         return {"linestyle": "solid"}
     unit = dash / max(width, 1e-3)
     return {"linestyle": (1.0 / max(width, 1e-3), (unit, unit))}

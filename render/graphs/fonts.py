@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import unicodedata
 
 from matplotlib.font_manager import FontProperties, findfont, get_font
 from PIL import ImageFont
@@ -62,8 +63,14 @@ def typeface(options: GraphOptions, size: float | None = None) -> Typeface:
         size,
         font.ascender * scale,
         -font.descender * scale,
-        ImageFont.truetype(path, size),
+        # BASIC: no shaping, like cairo's toy text API graphite uses; faster and total.
+        ImageFont.truetype(path, size, layout_engine=ImageFont.Layout.BASIC),
     )
+
+
+def printable(text: str) -> str:
+    """``text`` without control characters or lone surrogates, which fonts cannot draw."""
+    return "".join(c for c in text if unicodedata.category(c) not in ("Cc", "Cs"))
 
 
 def title_size(options: GraphOptions) -> float:

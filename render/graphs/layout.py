@@ -37,7 +37,7 @@ from render.graphs.colors import (
     parse_color,
     with_alpha,
 )
-from render.graphs.fonts import Typeface, title_size, typeface
+from render.graphs.fonts import Typeface, printable, title_size, typeface
 from render.graphs.options import GraphOptionError, GraphOptions
 from render.graphs.scene import Area, Box, Fill, Item, Polyline, Scene, Segments, Text
 from render.series import Series, consolidate_values
@@ -244,6 +244,7 @@ class _Layout:
         return self.widths[key]
 
     def _label(self, text: str, x: float, baseline: float, face: Typeface, **kw) -> Text:
+        text = printable(text)
         return Text(text, x, baseline, face, self.options.foreground, self.width(face, text), **kw)
 
     def _text(self, text: str, x: float, top: float, face: Typeface, **kw) -> None:
@@ -298,7 +299,7 @@ class _Layout:
         entries: list[tuple[str, RGBA, bool]] = []
         seen: set[str] = set()
         for trace in self.traces:
-            name = unquote_plus(trace.series.name)
+            name = printable(unquote_plus(trace.series.name))
             if not name:
                 continue
             if options.hide_null_from_legend and np.isnan(trace.series.values).all():
@@ -452,6 +453,8 @@ class _Layout:
             else:
                 relative = values - low
                 span = high - low
+            if span == 0:  # a single label: fall back to the axis' own range
+                span = (axis.top - axis.bottom) or 1.0
             ys = bottom - relative * ((bottom - top) / span)
         return np.clip(ys, 0.0, FAR_OFF)
 
