@@ -10,11 +10,13 @@ off by default) the value is checked here so a bad argument is an HTTP 400.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import enum
 import math
 from collections.abc import Collection
 from typing import Any
 
+from render.attime import parse_time
 from render.series import Series
 
 
@@ -225,6 +227,9 @@ class Param:
     multiple: bool = False
     options: tuple[Any, ...] = ()
     suggestions: tuple[Any, ...] = ()
+    #: False: ``options`` are what ``/functions`` suggests, other values of the type pass too
+    #: (smartSummarize's ``alignTo`` takes ``"weeks4"`` besides the listed units).
+    enforce_options: bool = True
 
     @property
     def takes_series(self) -> bool:
@@ -250,7 +255,9 @@ class Param:
         try:
             if self.type in (ParamType.aggFunc, ParamType.aggOrSeriesFunc):
                 return self._validate_agg(value, agg_names, aggregator_names)
-            if self.options and value not in self.options:
+            if not self.enforce_options and value in self.options:
+                return value
+            if self.enforce_options and self.options and value not in self.options:
                 shown = ", ".join(map(str, self.options[:8]))
                 more = f", ... ({len(self.options)} values)" if len(self.options) > 8 else ""
                 raise ValueError(f"not one of {shown}{more}")
@@ -283,3 +290,19 @@ class Param:
         if self.suggestions:
             result["suggestions"] = list(self.suggestions)
         return result
+
+
+def date_seconds(function: str, param: str, value: int | float | str, tz: Any, now: int) -> int:
+    """Epoch seconds of a ``date`` argument (graphite's ``parseATTime`` with the request's zone and now).
+
+    Numbers are epoch seconds (graphite-web 1.1.10 crashes on them; only
+    digit strings work there); relative times count from the request's
+    ``now`` where graphite-web uses the wall clock.
+    """
+    if _is_number(value):
+        return int(value)
+    try:
+        moment = parse_time(str(value), tz, datetime.datetime.fromtimestamp(now, tz))
+    except ValueError as exc:
+        raise InputError(f"cannot call {function} {param}={value!r}: {exc}") from None
+    return int(moment.timestamp())

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from render.functions.aggregation import canonical_agg, reduce_axis
-from render.functions.params import InputError, Param, ParamType, interval_seconds
+from render.functions.aggregation import canonical_agg, reduce_axis, request_x_files_factor
+from render.functions.params import InputError, Param, ParamType, date_seconds, interval_seconds
 from render.functions.registry import RequestContext, series_function
 from render.series import Series, stack_values
 
@@ -525,3 +525,517 @@ def transform_null(
         result.append(s.copy(name=name, path_expression=name, values=values, tags=tags))
     return result
 
+
+
+# --- elementwise maths ---------------------------------------------------------------
+
+
+@series_function("add", group="Transform", params=[SERIES_LIST, Param("constant", ParamType.float, required=True)])
+def add(ctx: RequestContext, series_list: list[Series], constant: float) -> list[Series]:
+    """Add ``constant`` to every value (the name shows it as an integer: ``add(x,1)`` for 1.5)."""
+    return [_renamed(s, f"add({s.name},{int(constant)})", s.values + constant, add=constant) for s in series_list]
+
+
+def _unary(values: np.ndarray, ufunc: np.ufunc) -> np.ndarray:
+    """``ufunc`` over ``values`` with NaN wherever it overflows or leaves its domain."""
+    with np.errstate(all="ignore"):
+        result = ufunc(values)
+    return np.where(np.isfinite(result), result, np.nan)
+
+
+@series_function("exp", group="Transform", params=[SERIES_LIST])
+def exp(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
+    """``e`` to the power of every value.
+
+    Where the result overflows the value is missing (graphite-web fails
+    the whole request with an OverflowError).
+    """
+    return [_renamed(s, f"exp({s.name})", _unary(s.values, np.exp), exp="e") for s in series_list]
+
+
+@series_function("sigmoid", group="Transform", params=[SERIES_LIST])
+def sigmoid(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
+    """``1 / (1 + e^-value)`` for every value.
+
+    Very negative values give 0 (graphite-web fails the request there:
+    ``e^-value`` overflows).
+    """
+    result = []
+    for s in series_list:
+        with np.errstate(over="ignore"):
+            values = 1 / (1 + np.exp(-s.values))
+        result.append(_renamed(s, f"sigmoid({s.name})", values, sigmoid="sigmoid"))
+    return result
+
+
+@series_function("logit", group="Transform", params=[SERIES_LIST])
+def logit(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
+    """``log(value / (1 - value))`` for every value; outside (0, 1) the value is missing."""
+    result = []
+    for s in series_list:
+        with np.errstate(all="ignore"):
+            ratio = s.values / (1 - s.values)
+            values = np.where((ratio > 0) & (s.values != 1), np.log(ratio), np.nan)
+        result.append(_renamed(s, f"logit({s.name})", values, logit="logit"))
+    return result
+
+
+@series_function("log", group="Transform", params=[SERIES_LIST, Param("base", ParamType.integer, default=10)])
+def log(ctx: RequestContext, series_list: list[Series], base: int = 10) -> list[Series]:
+    """The logarithm of every value in ``base`` (10); values at or below 0 are missing."""
+    if base <= 0 or base == 1:
+        raise InputError(f"cannot call log base={base!r}: must be positive and not 1")
+    result = []
+    for s in series_list:
+        with np.errstate(all="ignore"):
+            values = np.where(s.values > 0, np.log(s.values) / np.log(base), np.nan)
+        result.append(_derived(s, f"log({s.name}, {base})", values, log=base))
+    return result
+
+
+def _python_round(values: np.ndarray, precision: int) -> np.ndarray:
+    """Python's correctly rounded ``round(v, precision)`` (half to even on the exact binary value)."""
+    if precision == 0:
+        return np.rint(values)
+    return np.array([v if v != v else round(v, precision) for v in values.tolist()], dtype=np.float64)
+
+
+@series_function("round", group="Transform", params=[SERIES_LIST, Param("precision", ParamType.integer, default=0)])
+def round_(ctx: RequestContext, series_list: list[Series], precision: int = 0) -> list[Series]:
+    """Round every value to ``precision`` decimal places (0: whole numbers; negative: tens, ...)."""
+    result = []
+    for s in series_list:
+        name = f"round({s.name})" if not precision else f"round({s.name},{int(precision)})"
+        result.append(_renamed(s, name, _python_round(s.values, precision or 0), round=precision or 0))
+    return result
+
+
+def _safe_min(values: np.ndarray) -> float | None:
+    valid = values[~np.isnan(values)]
+    return float(valid.min()) if len(valid) else None
+
+
+def _safe_max(values: np.ndarray) -> float | None:
+    valid = values[~np.isnan(values)]
+    return float(valid.max()) if len(valid) else None
+
+
+@series_function("offsetToZero", group="Transform", params=[SERIES_LIST])
+def offset_to_zero(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
+    """Subtract the series' minimum from every value, so its lowest point is 0.
+
+    Compares series with different baselines, such as round-trip times to
+    devices at different network distances.
+    """
+    result = []
+    for s in series_list:
+        minimum = _safe_min(s.values)
+        values = s.values if minimum is None else s.values - minimum
+        result.append(_renamed(s, f"offsetToZero({s.name})", values, offsetToZero=minimum))
+    return result
+
+
+@series_function("minMax", group="Transform", params=[SERIES_LIST])
+def min_max(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
+    """Min-max normalisation: ``(value - min) / (max - min)``; all 0 when max equals min."""
+    result = []
+    for s in series_list:
+        low = _safe_min(s.values) or 0.0
+        high = _safe_max(s.values) or 0.0
+        if high - low == 0:
+            values = np.where(np.isnan(s.values), np.nan, 0.0)
+        else:
+            values = (s.values - low) / (high - low)
+        name = f"minMax({s.name})"
+        result.append(s.copy(name=name, path_expression=name, values=values))
+    return result
+
+
+@series_function("isNonNull", group="Transform", params=[SERIES_LIST])
+def is_non_null(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
+    """1 where the series has a value, 0 where it is missing (sum them to count live series)."""
+    return [
+        _renamed(s, f"isNonNull({s.name})", (~np.isnan(s.values)).astype(np.float64), isNonNull=1)
+        for s in series_list
+    ]
+
+
+@series_function("changed", group="Special", params=[SERIES_LIST])
+def changed(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
+    """1 where the value differs from the last value seen before it, else 0 (missing values give 0)."""
+    result = []
+    for s in series_list:
+        valid = ~np.isnan(s.values)
+        index = np.arange(len(s.values))
+        last_seen = np.maximum.accumulate(np.where(valid, index, -1))
+        before = np.concatenate(([-1], last_seen[:-1])) if len(index) else last_seen
+        previous = np.where(before >= 0, s.values[np.maximum(before, 0)], np.nan)
+        values = (valid & (before >= 0) & (s.values != previous)).astype(np.float64)
+        name = f"changed({s.name})"
+        result.append(s.copy(name=name, path_expression=name, values=values))
+    return result
+
+
+def _interpolated(values: np.ndarray, limit: float) -> np.ndarray:
+    """graphite's ``interpolate``: straight lines across inner gaps of at most ``limit`` points.
+
+    A gap is filled only when values precede and follow it.
+    """
+    out = values.copy()
+    n = len(values)
+    valid = ~np.isnan(values)
+    index = np.arange(n)
+    previous = np.maximum.accumulate(np.where(valid, index, -1))
+    following = np.minimum.accumulate(np.where(valid, index, n)[::-1])[::-1]
+    fill = ~valid & (previous >= 0) & (following < n) & (following - previous - 1 <= limit)
+    if fill.any():
+        p, f, i = previous[fill], following[fill], index[fill]
+        start, end = values[p], values[f]
+        run = f - p
+        out[fill] = start + (i - p) * (end - start) / run
+    return out
+
+
+@series_function(
+    "interpolate",
+    group="Transform",
+    params=[SERIES_LIST, Param("limit", ParamType.intOrInf, default=math.inf)],
+)
+def interpolate(ctx: RequestContext, series_list: list[Series], limit: float = math.inf) -> list[Series]:
+    """Fill gaps of at most ``limit`` missing points with a straight line between their neighbours.
+
+    Leading and trailing gaps stay missing.
+    """
+    result = []
+    for s in series_list:
+        name = f"interpolate({s.name})"
+        result.append(s.copy(name=name, path_expression=name, values=_interpolated(s.values, limit)))
+    return result
+
+
+@series_function(
+    "integralByInterval",
+    group="Transform",
+    params=[SERIES_LIST, Param("intervalUnit", ParamType.string, required=True)],
+)
+def integral_by_interval(ctx: RequestContext, series_list: list[Series], interval_unit: str) -> list[Series]:
+    """Running total restarting at 0 every ``intervalUnit`` counted from the request's start.
+
+    ``integralByInterval(sales.perMinute, "1d")`` with ``from=midnight-10days``
+    shows the sales of each day so far. Missing points repeat the total.
+    """
+    try:
+        interval = abs(interval_seconds(interval_unit))
+    except ValueError as exc:
+        raise InputError(f"cannot call integralByInterval intervalUnit={interval_unit!r}: {exc}") from None
+    if interval == 0:
+        raise InputError(f"cannot call integralByInterval intervalUnit={interval_unit!r}: must not be 0")
+    result = []
+    for s in series_list:
+        n = len(s.values)
+        since = s.start + np.arange(n, dtype=np.int64) * s.step - ctx.start
+        starts = np.flatnonzero(since // interval != (since - s.step) // interval)
+        bounds = np.union1d([0, n], starts)
+        zeroed = np.where(np.isnan(s.values), 0.0, s.values)
+        values = np.empty(n)
+        for begin, end in zip(bounds[:-1], bounds[1:], strict=True):
+            values[begin:end] = np.cumsum(zeroed[begin:end]) + 0.0
+        name = f"integralByInterval({s.name},'{interval_unit}')"
+        result.append(_derived(s, name, values, integralByInterval=interval_unit))
+    return result
+
+
+# --- time ranges -----------------------------------------------------------------------
+
+
+@series_function(
+    "timeSlice",
+    group="Transform",
+    params=[
+        SERIES_LIST,
+        Param("startSliceAt", ParamType.date, required=True),
+        Param("endSliceAt", ParamType.date, default="now"),
+    ],
+)
+def time_slice(
+    ctx: RequestContext, series_list: list[Series], start_slice_at: int | float | str, end_slice_at: int | float | str = "now"
+) -> list[Series]:
+    """Blank out values outside ``[startSliceAt, endSliceAt]`` (times as in ``from``/``until``).
+
+    As in graphite-web, the i-th value is taken to be at the request's
+    start plus i steps, not at its own timestamp. The path expression is
+    kept.
+    """
+    start = date_seconds("timeSlice", "startSliceAt", start_slice_at, ctx.tz, ctx.now)
+    end = date_seconds("timeSlice", "endSliceAt", end_slice_at, ctx.tz, ctx.now)
+    result = []
+    for s in series_list:
+        when = ctx.start + np.arange(len(s.values), dtype=np.int64) * s.step
+        values = np.where((when < start) | (when > end), np.nan, s.values)
+        result.append(
+            s.copy(name=f"timeSlice({s.name}, {start}, {end})", values=values,
+                   tags={**s.tags, "timeSliceStart": start, "timeSliceEnd": end})
+        )
+    return result
+
+
+def _stack_unit(time_shift_unit: str) -> str:
+    return "-" + time_shift_unit if time_shift_unit[0].isdigit() else time_shift_unit
+
+
+def _time_stack_window(arguments: Mapping[str, Any], ctx: RequestContext, step: int) -> tuple[int, int]:
+    delta = interval_seconds(_stack_unit(arguments["timeShiftUnit"]))
+    shifts = [delta * k for k in range(int(arguments["timeShiftStart"]), int(arguments["timeShiftEnd"]))]
+    if not shifts:
+        return 0, 0
+    return max(0, -min(shifts)), max(0, max(shifts))
+
+
+def _aligned_fetch(from_time: int, until_time: int, step: int) -> tuple[int, int]:
+    """whisper's ``(from, until)`` of a fetch over ``[from_time, until_time]`` at ``step``."""
+    first = from_time - from_time % step + step
+    until = until_time - until_time % step + step
+    return first, until + step if first == until else until
+
+
+def _window_slice(series: Series, from_time: int, until_time: int) -> np.ndarray:
+    """The values ``series`` holds for a fetch over ``[from_time, until_time]``, NaN outside it."""
+    first, until = _aligned_fetch(from_time, until_time, series.step)
+    count = (until - first) // series.step
+    offset = (first - series.start) // series.step
+    out = np.full(count, np.nan)
+    lo, hi = max(offset, 0), min(offset + count, len(series.values))
+    if lo < hi:
+        out[lo - offset : hi - offset] = series.values[lo:hi]
+    return out
+
+
+@series_function(
+    "timeStack",
+    group="Transform",
+    params=[
+        SERIES_LIST,
+        Param("timeShiftUnit", ParamType.interval, default="1d",
+              suggestions=("1h", "6h", "12h", "1d", "2d", "7d", "14d", "30d")),
+        Param("timeShiftStart", ParamType.integer, default=0),
+        Param("timeShiftEnd", ParamType.integer, default=7),
+    ],
+    window=_time_stack_window,
+)
+def time_stack(
+    ctx: RequestContext,
+    series_list: list[Series],
+    time_shift_unit: str = "1d",
+    time_shift_start: int = 0,
+    time_shift_end: int = 7,
+    *,
+    widened: list[Series] | None = None,
+) -> list[Series]:
+    """The series shifted back by ``timeShiftUnit`` times each of ``timeShiftStart`` .. ``timeShiftEnd - 1``.
+
+    ``timeStack(x, "1d", 0, 7)`` draws today and each of the six days
+    before over today's range (e.g. to feed ``averageSeries``). Every copy
+    is relabelled onto the range of the first series.
+
+    The data comes from one read covering every shifted range, cut per
+    shift; where that read comes from a coarser archive than a read of the
+    shifted range alone would, values differ from graphite-web's.
+    """
+    if not series_list:
+        return []
+    unit = _stack_unit(time_shift_unit)
+    delta = interval_seconds(unit)
+    anchor = series_list[0]
+    source = series_list if widened is None else widened
+    result = []
+    for k in range(int(time_shift_start), int(time_shift_end)):
+        shift = delta * k
+        for s in source:
+            if widened is not None:
+                values = _window_slice(s, ctx.start + shift, min(ctx.end + shift, ctx.now))
+            else:  # only the unshifted data is at hand
+                values = s.values if shift == 0 else np.full(len(s.values), np.nan)
+            name = f"timeShift({s.name}, {unit}, {k})"
+            result.append(
+                s.copy(name=name, path_expression=name, start=anchor.start, end=anchor.end, values=values,
+                       tags={**s.tags, "timeShiftUnit": unit, "timeShift": k})
+            )
+    return result
+
+
+def _generated(ctx: RequestContext, name: str, step: int, values: Any) -> list[Series]:
+    return [Series(name, ctx.start, ctx.end, step, values, x_files_factor=request_x_files_factor(ctx))]
+
+
+def _positive_step(function: str, step: int) -> int:
+    if step <= 0:
+        raise InputError(f"cannot call {function} step={step!r}: must be positive")
+    return step
+
+
+TIME_NAME = Param("name", ParamType.string, required=True)
+TIME_STEP = Param("step", ParamType.integer, default=60)
+
+
+@series_function("timeFunction", group="Transform", params=[TIME_NAME, TIME_STEP], aliases=("time",))
+def time_function(ctx: RequestContext, name: str, step: int = 60) -> list[Series]:
+    """A series called ``name`` whose value is its own timestamp, every ``step`` seconds (short form: ``time``)."""
+    times = np.arange(ctx.start, ctx.end, _positive_step("timeFunction", step), dtype=np.float64)
+    return _generated(ctx, name, step, times)
+
+
+@series_function(
+    "sinFunction",
+    group="Transform",
+    params=[TIME_NAME, Param("amplitude", ParamType.integer, default=1), TIME_STEP],
+    aliases=("sin",),
+)
+def sin_function(ctx: RequestContext, name: str, amplitude: int = 1, step: int = 60) -> list[Series]:
+    """A sine wave of the timestamp times ``amplitude``, every ``step`` seconds (short form: ``sin``)."""
+    times = np.arange(ctx.start, ctx.end, _positive_step("sinFunction", step), dtype=np.float64)
+    return _generated(ctx, name, step, np.sin(times) * amplitude)
+
+
+@series_function("randomWalkFunction", group="Special", params=[TIME_NAME, TIME_STEP], aliases=("randomWalk",))
+def random_walk_function(ctx: RequestContext, name: str, step: int = 60) -> list[Series]:
+    """A random walk from 0, each step adding a uniform value in [-0.5, 0.5) (short form: ``randomWalk``).
+
+    Handy for trying graphs without data; every request draws a new walk.
+    """
+    count = len(range(ctx.start, ctx.end, _positive_step("randomWalkFunction", step)))
+    steps = np.random.default_rng().random(count) - 0.5
+    walk = np.concatenate(([0.0], np.cumsum(steps[:-1]))) if count else steps
+    return _generated(ctx, name, step, walk)
+
+
+# --- smartSummarize, compressPeriodicGaps ----------------------------------------------------
+
+ALIGN_UNITS = ("seconds", "minutes", "hours", "days", "weeks", "months", "years")
+
+
+def _align_unit(align_to: str) -> str:
+    """graphite's ``getUnitString``: the unit a string starts with."""
+    for prefix, unit in (("s", "seconds"), ("min", "minutes"), ("h", "hours"), ("d", "days"),
+                         ("w", "weeks"), ("mon", "months"), ("y", "years")):
+        if align_to.startswith(prefix):
+            return unit
+    raise InputError(f"cannot call smartSummarize alignTo={align_to!r}: not a time unit")
+
+
+def _aligned_start(ctx: RequestContext, align_to: str) -> int:
+    """The request start truncated to the ``alignTo`` unit in the request's zone."""
+    unit = _align_unit(align_to)
+    s = datetime.datetime.fromtimestamp(ctx.start, ctx.tz)
+    if unit == "years":
+        aligned = s.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    elif unit == "months":
+        aligned = s.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    elif unit == "weeks":
+        weekday = 1 if align_to[-1].isalpha() else int(align_to[-1])
+        midnight = s.replace(hour=0, minute=0, second=0, microsecond=0)
+        aligned = midnight - datetime.timedelta(days=(s.isoweekday() - weekday) % 7)
+    elif unit == "days":
+        aligned = s.replace(hour=0, minute=0, second=0, microsecond=0)
+    elif unit == "hours":
+        aligned = s.replace(minute=0, second=0, microsecond=0)
+    elif unit == "minutes":
+        aligned = s.replace(second=0, microsecond=0)
+    else:
+        aligned = s.replace(microsecond=0)
+    return int(aligned.timestamp())
+
+
+def _smart_summarize_window(arguments: Mapping[str, Any], ctx: RequestContext, step: int) -> tuple[int, int]:
+    align_to = arguments["alignTo"]
+    if align_to is None or isinstance(align_to, bool):
+        return 0, 0
+    return ctx.start - _aligned_start(ctx, align_to), 0
+
+
+@series_function(
+    "smartSummarize",
+    group="Transform",
+    params=[
+        SERIES_LIST,
+        Param("intervalString", ParamType.interval, required=True, suggestions=INTERVAL_SUGGESTIONS),
+        Param("func", ParamType.aggFunc, default="sum"),
+        Param("alignTo", ParamType.string, options=(None, *ALIGN_UNITS, True, False), enforce_options=False),
+    ],
+    window=_smart_summarize_window,
+)
+def smart_summarize(
+    ctx: RequestContext,
+    series_list: list[Series],
+    interval_string: str,
+    func: str = "sum",
+    align_to: str | None = None,
+    *,
+    widened: list[Series] | None = None,
+) -> list[Series]:
+    """Like ``summarize``, but buckets start at the series' start, not at multiples of the interval.
+
+    With ``alignTo`` (``years``, ``months``, ``weeks`` (``weeks4``: Thursday),
+    ``days``, ``hours``, ``minutes``, ``seconds``) the start is first
+    truncated to that unit, reading data from before the requested start.
+    ``true``/``false`` (the old ``alignToFrom``) are ignored.
+    """
+    interval = _positive_interval("smartSummarize", interval_string)
+    canonical_agg(func)
+    if align_to is not None and not isinstance(align_to, bool):
+        _align_unit(align_to)
+        if widened is not None:
+            series_list = widened
+    result = []
+    for s in series_list:
+        values, aligned_end = summarize_values(s, func, interval, s.start, s.end)
+        name = f'smartSummarize({s.name}, "{interval_string}", "{func}")'
+        tags = {**s.tags, "smartSummarize": interval_string, "smartSummarizeFunction": func}
+        result.append(_derived(s, name, values).copy(end=aligned_end, step=interval, tags=tags))
+    return result
+
+
+def _periodic_interval(values: list[float | None], step: int) -> tuple[int, int] | None:
+    """graphite's guess of a periodic series' real period: (first index, interval) or None.
+
+    It looks at the first truthy values (0 counts as missing); as in
+    graphite, a truthy first point is skipped as the first sighting.
+    """
+    first_seen = second_seen = 0
+    for i, value in enumerate(values):
+        if value:
+            if first_seen > 0:
+                second_seen = i
+                break
+            first_seen = i
+    guess = second_seen - first_seen
+    third = second_seen + guess
+    if guess > 1 and third <= len(values) - 2 and values[third] and values[third - 1] is None \
+            and values[third + 1] is None:
+        return first_seen, guess * step
+    return None
+
+
+@series_function("compressPeriodicGaps", group="Transform", params=[SERIES_LIST])
+def compress_periodic_gaps(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
+    """Drop regularly spaced gaps by guessing the real period from the first values.
+
+    A series stored at a finer step than it is written (a value every
+    5 minutes in a 1-minute archive) becomes ``summarize(..., "last")`` at
+    its own period; a series where no period is found is only renamed.
+    """
+    result = []
+    for s in series_list:
+        name = f"compressPeriodicGaps({s.name})"
+        renamed = s.copy(name=name, path_expression=name)
+        guess = _periodic_interval(s.to_list(), s.step)
+        if guess is None:
+            result.append(renamed)
+            continue
+        first, interval = guess
+        new_start = s.start + first * s.step
+        values, _ = summarize_values(
+            renamed.copy(start=new_start, values=s.values[first:]), "last", interval, new_start, s.end
+        )
+        new_end = new_start + interval * (len(values) - 1)
+        result.append(renamed.copy(start=new_start, end=new_end, step=interval, values=values))
+    return result
