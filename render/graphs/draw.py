@@ -9,6 +9,7 @@ adds plain artists in figure pixels: no Axes, no tick machinery.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, tzinfo
 
@@ -186,11 +187,14 @@ def paint(scene: Scene, fmt: str) -> bytes:
     # Real <text> elements (searchable, selectable) rather than glyph outlines.
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "carbyne"}):
         FigureCanvasSVG(figure).print_svg(buffer, metadata={"Date": None, "Creator": "Carbyne"})
-    # graphite declares the SVG size in pixels, not points.
+    # graphite declares the SVG size in pixels, not points, and ends with its metadata script.
     head, sep, rest = buffer.getvalue().partition(b"<svg ")
     start, close, tail = rest.partition(b">")
     start = start.replace(b'pt"', b'px"', 2)
-    return head + sep + start + close + tail
+    body, end_tag, after = tail.rpartition(b"</svg>")
+    metadata = json.dumps(scene.metadata).replace("]]>", "]]\\u003e")
+    script = f"<script>\n  <![CDATA[\n    metadata = {metadata}\n  ]]>\n</script>\n"
+    return head + sep + start + close + body + script.encode() + end_tag + after
 
 
 def render_graph(

@@ -25,6 +25,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from datetime import tzinfo
+from typing import Any
 from urllib.parse import unquote_plus
 
 import numpy as np
@@ -35,6 +36,7 @@ from render.graphs.colors import (
     NO_DATA_COLOR,
     RGBA,
     parse_color,
+    to_hex,
     with_alpha,
 )
 from render.graphs.fonts import Typeface, printable, title_size, typeface
@@ -688,8 +690,38 @@ class _Layout:
         o = self.options
         return Scene(
             o.width, o.height, o.background, tuple(self.items), Area(*self.area),
-            self.start_time, self.pixels_per_second, o.line_width / 2.0,
+            self.start_time, self.pixels_per_second, o.line_width / 2.0, self.metadata(),
         )  # fmt: skip
+
+    def metadata(self) -> dict[str, Any]:
+        """graphite's SVG ``metadata`` object: x range, area, font, y axis, drawn lines."""
+        o = self.options
+        left, top, right, bottom = self.area
+        data: dict[str, Any] = {
+            "x": {"start": self.start_time, "end": self.end_time},
+            "options": {"lineWidth": o.line_width},
+            "font": {"name": o.font_name, "size": o.font_size, "bold": o.font_bold, "italic": o.font_italic},
+            "area": {"xmin": left, "xmax": right, "ymin": top, "ymax": bottom},
+            "series": [
+                {
+                    "name": t.series.name, "start": t.series.start, "end": t.series.end,
+                    "step": t.series.step, "valuesPerPoint": t.points_per_pixel,
+                    "color": to_hex(t.color),
+                    "data": [None if math.isnan(v) else v for v in t.values.tolist()],
+                    "options": {k: v if isinstance(v, bool | int | float | str) else str(v)
+                                for k, v in t.series.options.items()},
+                }
+                for t in self.traces
+                if not t.filled
+            ],
+        }  # fmt: skip
+        if not self.two_axes:
+            axis = self.y_axes["left"]
+            data["y"] = {
+                "top": axis.top, "bottom": axis.bottom, "step": axis.step,
+                "labels": list(axis.labels), "labelValues": list(axis.label_values),
+            }  # fmt: skip
+        return data
 
 
 def _no_data(options: GraphOptions) -> Scene:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -115,6 +116,8 @@ class Scene:
 
     ``area`` is None for an image without a plot ("No Data"). ``start_time``
     and ``pixels_per_second`` place a timestamp: see :meth:`x_for`.
+    ``metadata`` is what graphite embeds in its SVGs for scripts (axes,
+    area, series data and colours).
     """
 
     width: int
@@ -125,6 +128,7 @@ class Scene:
     start_time: int = 0
     pixels_per_second: float = 0.0
     line_offset: float = 0.0
+    metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def x_for(self, timestamp: float) -> float:
         """The x (pixels) where a value at ``timestamp`` is drawn."""

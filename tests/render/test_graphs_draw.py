@@ -559,3 +559,20 @@ def test_legend_columns_stay_inside_the_image():
     legend = scene.texts("legend")
     assert [t.text for t in legend] == names
     assert all(t.x + t.width <= 640 for t in legend)
+
+
+def test_svg_ends_with_graphites_metadata_script():
+    import json
+
+    values = wave(50)
+    values[3] = np.nan
+    root = svg([series("a.b", values), series("filled", wave(5), stacked=True)])
+    script = root.find(f"{SVG_NS}script").text.strip()
+    assert script.startswith("metadata = ")
+    metadata = json.loads(script[len("metadata = ") :])
+    assert metadata["x"] == {"start": START, "end": END - STEP}
+    assert [s["name"] for s in metadata["series"]] == ["a.b"]  # graphite leaves stacked ones out
+    drawn = metadata["series"][0]
+    assert drawn["color"] == "#6464ff" and drawn["step"] == STEP and drawn["valuesPerPoint"] == 1
+    assert drawn["data"][3] is None and drawn["data"][0] == pytest.approx(values[0])
+    assert metadata["y"]["labels"] and set(metadata["area"]) == {"xmin", "xmax", "ymin", "ymax"}
