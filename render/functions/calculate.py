@@ -8,15 +8,23 @@ request does.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from render.functions.aggregation import canonical_agg, percentile, reduce_axis
-from render.functions.params import InputError, Param, ParamType, interval_seconds
+from render.functions.aggregation import (
+    canonical_agg,
+    percentile,
+    reduce_axis,
+    reduce_values,
+    request_x_files_factor,
+)
+from render.functions.params import InputError, Param, ParamType, date_seconds, interval_seconds
 from render.functions.registry import RequestContext, series_function
+from render.functions.special import constant_line
 from render.series import Series
 
 SERIES_LIST = Param("seriesList", ParamType.seriesList, required=True)
@@ -263,3 +271,394 @@ def n_percentile(ctx: RequestContext, series_list: list[Series], n: float) -> li
             s.copy(name=name, path_expression=name, values=np.full(points, value), tags={**s.tags, "nPercentile": n})
         )
     return result
+
+
+# --- aggregateLine, identity, stdev -------------------------------------------------------
+
+
+@series_function(
+    "aggregateLine",
+    group="Calculate",
+    params=[SERIES_LIST, Param("func", ParamType.aggFunc, default="average"),
+            Param("keepStep", ParamType.boolean, default=False)],
+)
+def aggregate_line(
+    ctx: RequestContext, series_list: list[Series], func: str = "average", keep_step: bool = False
+) -> list[Series]:
+    """A horizontal line at ``func`` of each series (average by default), e.g. ``aggregateLine(x, 6.5)``.
+
+    The line spans the request with three points, or with ``keepStep`` has
+    the series' own points.
+    """
+    canonical = canonical_agg(func)
+    result = []
+    for s in series_list:
+        value = reduce_values(s.values, canonical)
+        if canonical == "count" and value is not None:  # graphite counts with len(): an int
+            value = int(value)
+        name = f"aggregateLine({s.name}, {'None' if value is None else format(value, 'g')})"
+        if keep_step:
+            line = s.copy(name=name, path_expression=name, values=np.full(len(s), np.nan if value is None else value),
+                          options={})
+        else:
+            line = constant_line(ctx, value).copy(name=name, path_expression=name)
+        result.append(line)
+    return result
+
+
+@series_function("identity", group="Calculate", params=[Param("name", ParamType.string, required=True)])
+def identity(ctx: RequestContext, name: str) -> list[Series]:
+    """A series called ``name`` whose value is its timestamp, one point a minute.
+
+    Compare it with a series whose values are timestamps to show an age.
+    """
+    values = np.arange(ctx.start, ctx.end, 60, dtype=np.float64)
+    return [Series(name, ctx.start, ctx.end, 60, values, path_expression=f'identity("{name}")',
+                   x_files_factor=request_x_files_factor(ctx))]
+
+
+def _rolling_stdev(values: list[float | None], points: int, tolerance: float) -> list[float | None]:
+    """graphite's running population standard deviation over the last ``points`` values.
+
+    Running sums are updated point by point in graphite's order, so results
+    (including its rounding) are the same.
+    """
+    out: list[float | None] = []
+    valid = 0
+    total = 0.0
+    squares = 0.0
+    for index, new in enumerate(values):
+        dropped = values[index - points] if index >= points else None
+        if dropped is not None:
+            valid -= 1
+            total -= dropped
+            squares -= dropped**2
+        if new is not None:
+            valid += 1
+            total += new
+            squares += new**2
+        if valid > 0 and valid / points >= tolerance:
+            spread = valid * squares - total**2
+            out.append(math.sqrt(spread) / valid if spread >= 0 else None)
+        else:
+            out.append(None)
+    return out
+
+
+@series_function(
+    "stdev",
+    group="Calculate",
+    params=[SERIES_LIST, Param("points", ParamType.integer, required=True),
+            Param("windowTolerance", ParamType.float, default=0.1)],
+)
+def stdev(ctx: RequestContext, series_list: list[Series], points: int, window_tolerance: float = 0.1) -> list[Series]:
+    """Standard deviation of the last ``points`` values at each point.
+
+    A point is missing when the share of values in its window is below
+    ``windowTolerance`` (0.1: up to 90% may be missing). The window does not
+    reach before the requested start.
+    """
+    if points <= 0:
+        raise InputError(f"cannot call stdev points={points!r}: must be positive")
+    result = []
+    for s in series_list:
+        name = f"stdev({s.name},{int(points)})"
+        values = _rolling_stdev(s.to_list(), points, window_tolerance)
+        result.append(
+            s.copy(name=name, path_expression=name, values=values, tags={**s.tags, "stdev": points}, options={})
+        )
+    return result
+
+
+# --- linearRegression ----------------------------------------------------------------------
+
+
+def _source_range(arguments: Mapping[str, Any], ctx: RequestContext) -> tuple[int, int]:
+    start, end = arguments["startSourceAt"], arguments["endSourceAt"]
+    return (
+        ctx.start if start is None else date_seconds("linearRegression", "startSourceAt", start, ctx.tz, ctx.now),
+        ctx.end if end is None else date_seconds("linearRegression", "endSourceAt", end, ctx.tz, ctx.now),
+    )
+
+
+def _regression_window(arguments: Mapping[str, Any], ctx: RequestContext, step: int) -> tuple[int, int]:
+    start, end = _source_range(arguments, ctx)
+    return ctx.start - start, end - ctx.end
+
+
+def regression_line(source: Series) -> tuple[float, float] | None:
+    """graphite's least-squares ``(factor, offset)`` of ``source``'s values over time; None if undefined."""
+    points = [(i, v) for i, v in enumerate(source.to_list()) if v is not None]
+    n = len(points)
+    sum_i = sum(i for i, _ in points)
+    sum_v = sum(v for _, v in points)
+    sum_ii = sum(i * i for i, _ in points)
+    sum_iv = sum(i * v for i, v in points)
+    denominator = float(n * sum_ii - sum_i * sum_i)
+    if denominator == 0:
+        return None
+    factor = (n * sum_iv - sum_i * sum_v) / denominator / source.step
+    offset = (sum_ii * sum_v - sum_iv * sum_i) / denominator - factor * source.start
+    return factor, offset
+
+
+@series_function(
+    "linearRegression",
+    group="Calculate",
+    params=[SERIES_LIST, Param("startSourceAt", ParamType.date), Param("endSourceAt", ParamType.date)],
+    window=_regression_window,
+)
+def linear_regression(
+    ctx: RequestContext,
+    series_list: list[Series],
+    start_source_at: int | float | str | None = None,
+    end_source_at: int | float | str | None = None,
+    *,
+    widened: list[Series] | None = None,
+) -> list[Series]:
+    """The least-squares line through each series, fitted on ``[startSourceAt, endSourceAt]``.
+
+    The source range defaults to the requested one (times as in
+    ``from``/``until``); the line is drawn over the requested range. Series
+    with fewer than two values give no line.
+    """
+    start, end = _source_range({"startSourceAt": start_source_at, "endSourceAt": end_source_at}, ctx)
+    sources = series_list if widened is None else widened
+    result = []
+    for source, s in zip(sources, series_list, strict=False):
+        line = regression_line(source)
+        if line is None:
+            continue
+        factor, offset = line
+        name = f"linearRegression({s.name}, {start}, {end})"
+        times = s.start + np.arange(len(s.values), dtype=np.int64) * s.step
+        result.append(
+            s.copy(name=name, path_expression=name, values=offset + times * factor,
+                   tags={**s.tags, "linearRegressions": f"{start}, {end}"}, options={})
+        )
+    return result
+
+
+# --- Holt-Winters --------------------------------------------------------------------------
+
+HW_ALPHA = HW_GAMMA = 0.1
+HW_BETA = 0.0035
+BOOTSTRAP = Param("bootstrapInterval", ParamType.interval, default="7d", suggestions=("7d", "30d"))
+SEASONALITY = Param("seasonality", ParamType.interval, default="1d", suggestions=("1d", "7d"))
+DELTA = Param("delta", ParamType.integer, default=3)
+
+
+def holt_winters(values: list[float | None], season_length: int) -> tuple[list[float | None], list[float]]:
+    """graphite's ``holtWintersAnalysis``: one-step-ahead predictions and seasonal deviations.
+
+    Triple exponential smoothing with α = γ = 0.1, β = 0.0035 and a season
+    of ``season_length`` points. A missing value yields the pending
+    prediction, resets the slope and season terms to 0 and leaves the next
+    prediction missing.
+    """
+    intercepts: list[float | None] = []
+    slopes: list[float] = []
+    seasonals: list[float] = []
+    predictions: list[float | None] = []
+    deviations: list[float] = []
+
+    def season_ago(series: list[float], i: int) -> float:
+        return series[i - season_length] if i >= season_length else 0
+
+    next_prediction: float | None = None
+    for i, actual in enumerate(values):
+        if actual is None:
+            intercepts.append(None)
+            slopes.append(0)
+            seasonals.append(0)
+            predictions.append(next_prediction)
+            deviations.append(0)
+            next_prediction = None
+            continue
+        if i == 0:
+            last_intercept, last_slope, prediction = actual, 0, actual
+        else:
+            last_intercept = intercepts[-1] if intercepts[-1] is not None else actual
+            last_slope = slopes[-1]
+            prediction = next_prediction
+        last_seasonal = season_ago(seasonals, i)
+        next_last_seasonal = season_ago(seasonals, i + 1)
+        last_deviation = season_ago(deviations, i)
+        intercept = HW_ALPHA * (actual - last_seasonal) + (1 - HW_ALPHA) * (last_intercept + last_slope)
+        slope = HW_BETA * (intercept - last_intercept) + (1 - HW_BETA) * last_slope
+        seasonal = HW_GAMMA * (actual - intercept) + (1 - HW_GAMMA) * last_seasonal
+        next_prediction = intercept + slope + next_last_seasonal
+        deviation = HW_GAMMA * math.fabs(actual - (prediction or 0)) + (1 - HW_GAMMA) * last_deviation
+        intercepts.append(intercept)
+        slopes.append(slope)
+        seasonals.append(seasonal)
+        predictions.append(prediction)
+        deviations.append(deviation)
+    return predictions, deviations
+
+
+def _bootstrap_window(arguments: Mapping[str, Any], ctx: RequestContext, step: int) -> tuple[int, int]:
+    return interval_seconds(arguments["bootstrapInterval"]), 0
+
+
+class _Forecast:
+    """One source series' Holt-Winters forecast and deviation over the requested range."""
+
+    def __init__(self, source: Series, bootstrap: int, seasonality: str, function: str):
+        season_length = interval_seconds(seasonality) // source.step
+        if season_length <= 0:
+            raise InputError(f"cannot call {function} seasonality={seasonality!r}: must be at least one step")
+        predictions, deviations = holt_winters(source.to_list(), season_length)
+        skip = bootstrap // source.step
+        self.source = source
+        self.start = source.start + bootstrap
+        self.predictions = np.array(predictions[skip:], dtype=np.float64)
+        self.deviations = np.array(deviations[skip:], dtype=np.float64)
+        # graphite adds both tags to the source series' own tags, which every result then shares
+        self.tags = {**source.tags, "holtWintersForecast": 1, "holtWintersDeviation": 1}
+
+    def series(self, name: str, values: np.ndarray, tags: Mapping[str, Any], path_expression: str) -> Series:
+        s = self.source
+        return Series(name, self.start, s.end, s.step, values, tags=tags, path_expression=path_expression,
+                      x_files_factor=s.x_files_factor)
+
+    def bands(self, delta: int) -> tuple[np.ndarray, np.ndarray]:
+        """(lower, upper): the forecast ∓ ``delta`` deviations; missing where the forecast is."""
+        scaled = delta * self.deviations
+        return self.predictions - scaled, self.predictions + scaled
+
+
+def _forecasts(
+    function: str, series_list: list[Series], bootstrap_interval: str, seasonality: str,
+    widened: list[Series] | None,
+) -> list[_Forecast]:
+    """Forecasts of the bootstrapped series (without ``widened``, of the series alone, with no bootstrap)."""
+    bootstrap = interval_seconds(bootstrap_interval) if widened is not None else 0
+    return [_Forecast(s, bootstrap, seasonality, function) for s in (series_list if widened is None else widened)]
+
+
+@series_function(
+    "holtWintersForecast", group="Calculate", params=[SERIES_LIST, BOOTSTRAP, SEASONALITY], window=_bootstrap_window
+)
+def holt_winters_forecast(
+    ctx: RequestContext,
+    series_list: list[Series],
+    bootstrap_interval: str = "7d",
+    seasonality: str = "1d",
+    *,
+    widened: list[Series] | None = None,
+) -> list[Series]:
+    """Holt-Winters forecast of each series, trained on ``bootstrapInterval`` (7d) of data before the range.
+
+    ``seasonality`` (1d) is the length of the repeating pattern.
+    """
+    result = []
+    for forecast in _forecasts("holtWintersForecast", series_list, bootstrap_interval, seasonality, widened):
+        name = f"holtWintersForecast({forecast.source.name})"
+        result.append(forecast.series(name, forecast.predictions, forecast.tags, name))
+    return result
+
+
+def _bands(
+    function: str, series_list: list[Series], delta: int, bootstrap_interval: str, seasonality: str,
+    widened: list[Series] | None,
+) -> list[Series]:
+    result = []
+    for forecast in _forecasts(function, series_list, bootstrap_interval, seasonality, widened):
+        lower, upper = forecast.bands(delta)
+        tags = {**forecast.tags, "holtWintersConfidenceUpper": 1, "holtWintersConfidenceLower": 1}
+        name = forecast.source.name
+        pattern = forecast.source.path_expression
+        result.append(forecast.series(f"holtWintersConfidenceLower({name})", lower, tags, pattern))
+        result.append(forecast.series(f"holtWintersConfidenceUpper({name})", upper, tags, pattern))
+    return result
+
+
+@series_function(
+    "holtWintersConfidenceBands",
+    group="Calculate",
+    params=[SERIES_LIST, DELTA, BOOTSTRAP, SEASONALITY],
+    window=_bootstrap_window,
+)
+def holt_winters_confidence_bands(
+    ctx: RequestContext,
+    series_list: list[Series],
+    delta: int = 3,
+    bootstrap_interval: str = "7d",
+    seasonality: str = "1d",
+    *,
+    widened: list[Series] | None = None,
+) -> list[Series]:
+    """The Holt-Winters forecast ± ``delta`` times its seasonal deviation: a lower and an upper band per series."""
+    return _bands("holtWintersConfidenceBands", series_list, delta, bootstrap_interval, seasonality, widened)
+
+
+def _padded(values: np.ndarray, length: int) -> np.ndarray:
+    out = np.full(length, np.nan)
+    out[: min(length, len(values))] = values[:length]
+    return out
+
+
+@series_function(
+    "holtWintersAberration",
+    group="Calculate",
+    params=[SERIES_LIST, DELTA, BOOTSTRAP, SEASONALITY],
+    window=_bootstrap_window,
+)
+def holt_winters_aberration(
+    ctx: RequestContext,
+    series_list: list[Series],
+    delta: int = 3,
+    bootstrap_interval: str = "7d",
+    seasonality: str = "1d",
+    *,
+    widened: list[Series] | None = None,
+) -> list[Series]:
+    """How far each value lies outside its Holt-Winters confidence bands (0 inside them or when missing)."""
+    bands = {
+        s.name: s
+        for s in _bands("holtWintersAberration", series_list, delta, bootstrap_interval, seasonality, widened)
+    }
+    result = []
+    for s in series_list:
+        lower_band = bands.get(f"holtWintersConfidenceLower({s.name})")
+        upper_band = bands.get(f"holtWintersConfidenceUpper({s.name})")
+        if lower_band is None or upper_band is None:
+            raise InputError(f"cannot call holtWintersAberration seriesList={s.name!r}: no bootstrap data")
+        lower = _padded(lower_band.values, len(s))
+        upper = _padded(upper_band.values, len(s))
+        values = np.where(s.values > upper, s.values - upper, np.where(s.values < lower, s.values - lower, 0.0))
+        name = f"holtWintersAberration({s.name})"
+        result.append(Series(name, s.start, s.end, s.step, values, tags={**s.tags, "holtWintersAberration": 1},
+                             x_files_factor=s.x_files_factor))
+    return result
+
+
+@series_function(
+    "holtWintersConfidenceArea",
+    group="Calculate",
+    params=[SERIES_LIST, DELTA, BOOTSTRAP, SEASONALITY],
+    window=_bootstrap_window,
+)
+def holt_winters_confidence_area(
+    ctx: RequestContext,
+    series_list: list[Series],
+    delta: int = 3,
+    bootstrap_interval: str = "7d",
+    seasonality: str = "1d",
+    *,
+    widened: list[Series] | None = None,
+) -> list[Series]:
+    """The area between the Holt-Winters confidence bands of exactly one series (draw with areaMode=stacked)."""
+    bands = _bands("holtWintersConfidenceArea", series_list, delta, bootstrap_interval, seasonality, widened)
+    if len(bands) != 2:
+        raise InputError(
+            f"cannot call holtWintersConfidenceArea seriesList={len(bands) // 2} series: must be exactly 1 series"
+        )
+    lower, upper = bands
+    name = f"areaBetween({upper.path_expression})".replace("areaBetween", "holtWintersConfidenceArea")
+    tags = {**upper.tags, "holtWintersConfidenceArea": 1}
+    return [
+        lower.copy(name=name, path_expression=name, tags=tags, options={"stacked": True, "invisible": True}),
+        upper.copy(name=name, path_expression=name, tags=tags, options={"stacked": True}),
+    ]

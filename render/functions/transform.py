@@ -101,6 +101,11 @@ def _derived(series: Series, name: str, values: np.ndarray, **tags: Any) -> Seri
     return series.copy(name=name, path_expression=name, values=values, tags={**series.tags, **tags})
 
 
+def copied(series: Series, name: str, values: np.ndarray, **tags: Any) -> Series:
+    """graphite's ``TimeSeries.copy(name=..., values=...)``: path expression = name, graph options dropped."""
+    return series.copy(name=name, path_expression=name, values=values, tags={**series.tags, **tags}, options={})
+
+
 def _previous(values: np.ndarray) -> np.ndarray:
     prev = np.empty_like(values)
     prev[:1] = np.nan
@@ -589,7 +594,7 @@ def log(ctx: RequestContext, series_list: list[Series], base: int = 10) -> list[
     for s in series_list:
         with np.errstate(all="ignore"):
             values = np.where(s.values > 0, np.log(s.values) / np.log(base), np.nan)
-        result.append(_derived(s, f"log({s.name}, {base})", values, log=base))
+        result.append(copied(s, f"log({s.name}, {base})", values, log=base))
     return result
 
 
@@ -741,7 +746,7 @@ def integral_by_interval(ctx: RequestContext, series_list: list[Series], interva
         for begin, end in zip(bounds[:-1], bounds[1:], strict=True):
             values[begin:end] = np.cumsum(zeroed[begin:end]) + 0.0
         name = f"integralByInterval({s.name},'{interval_unit}')"
-        result.append(_derived(s, name, values, integralByInterval=interval_unit))
+        result.append(copied(s, name, values, integralByInterval=interval_unit))
     return result
 
 
@@ -990,7 +995,7 @@ def smart_summarize(
         values, aligned_end = summarize_values(s, func, interval, s.start, s.end)
         name = f'smartSummarize({s.name}, "{interval_string}", "{func}")'
         tags = {**s.tags, "smartSummarize": interval_string, "smartSummarizeFunction": func}
-        result.append(_derived(s, name, values).copy(end=aligned_end, step=interval, tags=tags))
+        result.append(copied(s, name, values).copy(end=aligned_end, step=interval, tags=tags))
     return result
 
 
@@ -1037,5 +1042,5 @@ def compress_periodic_gaps(ctx: RequestContext, series_list: list[Series]) -> li
             renamed.copy(start=new_start, values=s.values[first:]), "last", interval, new_start, s.end
         )
         new_end = new_start + interval * (len(values) - 1)
-        result.append(renamed.copy(start=new_start, end=new_end, step=interval, values=values))
+        result.append(renamed.copy(start=new_start, end=new_end, step=interval, values=values, options={}))
     return result
