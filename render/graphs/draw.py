@@ -31,6 +31,8 @@ from render.graphs.options import GraphOptionError, GraphOptions
 from render.graphs.scene import Box, Fill, Item, Polyline, Scene, Segments, Text
 from render.series import Series
 
+#: zlib level for PNGs: 3 is about twice as fast as Pillow's default 6 for ~10% more bytes.
+PNG_COMPRESS_LEVEL = 3
 #: Content types graphite-web answers with for each image format.
 CONTENT_TYPES = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/x-pdf"}
 
@@ -168,8 +170,10 @@ def _png(scene: Scene) -> bytes:
     image = image.copy()
     for item in scene.texts():
         _stamp(image, item)
+    if scene.background[3] >= 1.0:
+        image = image.convert("RGB")  # opaque: a quarter less to compress
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buffer.getvalue()
 
 
