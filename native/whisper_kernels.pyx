@@ -445,7 +445,7 @@ cdef int propagate_level(Whisper* file, Archive* higher, Archive* lower,
         else:
             buffer_first = slot_of(lowest, higher_base, higher)
             span = (floor_div(highest - higher_base, higher.step)
-                    - floor_div(lowest - higher_base, higher.step) + per_interval)
+                    - floor_div(lowest - higher_base, higher.step) + count)
             if span >= higher.points:
                 whole_ring = True
                 buffer_first = 0

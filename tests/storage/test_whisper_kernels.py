@@ -230,3 +230,28 @@ def test_propagation_aggregates_nan_and_signed_zero_like_python(tmp_path, method
     stored = format.POINT.unpack_from(contents[0])
     expected = format.aggregate(method, neighbors, neighbors)
     assert stored[0] == 100 and repr(stored[1]) == repr(expected)
+
+
+@pytest.mark.parametrize("steps", [(10, 60, 30), (10, 60, 90), (60, 10, 600)])
+def test_hand_made_archive_orders_match_the_twin_and_stay_in_bounds(tmp_path, steps):
+    """Files whisper would never create (unsorted steps, steps that do not divide) still
+    parse; the kernels must then do what whisper's arithmetic does, within the buffers."""
+    archives = tuple((step, 40) for step in steps)
+    offset = format.METADATA_SIZE + format.ARCHIVE_INFO_SIZE * len(archives)
+    infos = []
+    for step, points in archives:
+        infos.append(format.ArchiveInfo(offset, step, points))
+        offset += points * format.POINT_SIZE
+    header = format.Header(2, max(a.retention for a in infos), 0.0, tuple(infos))
+    stamps = np.arange(BASE_NOW - 390, BASE_NOW, 10, dtype=np.int64)[::-1].copy()
+    contents = []
+    for implementation in (twin, compiled):
+        fd = file.create_file(tmp_path / f"{implementation.__name__}.wsp", header)
+        try:
+            for _ in range(2):
+                implementation.update_many(fd, header.table, 2, 0.0, stamps, np.ones(len(stamps)),
+                                           BASE_NOW, file.unknown_bases(header))
+            contents.append(kernels.read_at(fd, offset, 0))
+        finally:
+            os.close(fd)
+    assert contents[0] == contents[1]
