@@ -17,7 +17,9 @@ from pathlib import Path
 
 from carbon.config import CarbonConfig, load_config
 from render.carbonlink import CarbonLinkHost, parse_hosts
+from render.events.store import DATABASE_NAME as EVENTS_DATABASE
 from render.limits import Limits
+from storage.tagindex import DATABASE_NAME as TAGS_DATABASE
 
 DEFAULT_HTTP_PORT = 8080
 DEFAULT_HTTP_INTERFACE = "0.0.0.0"
@@ -33,6 +35,9 @@ class RenderConfig:
     ``time_zone`` is graphite's ``TIME_ZONE`` (the default for ``tz``);
     ``max_find_nodes`` caps what one ``/metrics/find`` or ``/metrics/expand``
     pattern may match; ``workers`` is the number of server processes.
+    ``events_db``/``tags_db`` are the SQLite files behind ``/events`` and
+    ``events()``, ``/tags`` and ``seriesByTag()`` (None: those APIs are not
+    served); ``events_token`` protects posting and deleting events.
     """
 
     data_dir: Path
@@ -44,9 +49,15 @@ class RenderConfig:
     workers: int = 2
     time_zone: str = "UTC"
     max_find_nodes: int = 100_000
+    events_db: Path | None = None
+    tags_db: Path | None = None
+    events_token: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "data_dir", Path(os.path.expanduser(os.fspath(self.data_dir))))
+        for name in ("data_dir", "events_db", "tags_db"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, Path(os.path.expanduser(os.fspath(value))))
         object.__setattr__(self, "carbonlink_hosts", tuple(self.carbonlink_hosts))
         parse_hosts(self.carbonlink_hosts)  # raises ValueError naming a bad entry
         if not 0 <= self.http_port <= 65535:
@@ -73,7 +84,9 @@ class RenderConfig:
     def to_json(self) -> str:
         """The whole configuration as JSON, to hand to server processes."""
         data = asdict(self)
-        data["data_dir"] = os.fspath(self.data_dir)
+        for name in ("data_dir", "events_db", "tags_db"):
+            if data[name] is not None:
+                data[name] = os.fspath(data[name])
         return json.dumps(data)
 
     @classmethod
@@ -105,6 +118,8 @@ def from_carbon_config(carbon: CarbonConfig, *, use_cache: bool = True, workers:
     """The render side of carbon.conf: its whisper folder, its cache, ``[render]``'s address.
 
     A daemon whose cache-query port is off (``CACHE_QUERY_PORT = 0``) is not asked.
+    Events and tags live beside the whisper folder in ``STORAGE_DIR`` (where
+    graphite-web keeps its own database).
     """
     use_cache = use_cache and carbon.cache_query_port != 0
     return RenderConfig(
@@ -113,6 +128,8 @@ def from_carbon_config(carbon: CarbonConfig, *, use_cache: bool = True, workers:
         http_interface=carbon.http_interface,
         http_port=carbon.http_port,
         workers=workers,
+        events_db=carbon.storage_dir / EVENTS_DATABASE,
+        tags_db=carbon.storage_dir / TAGS_DATABASE,
     )
 
 

@@ -183,6 +183,7 @@ def test_render_config_follows_carbon_conf(tmp_path: Path) -> None:
     assert config.data_dir == tmp_path / "storage" / "whisper"
     assert config.carbonlink_hosts == ("127.0.0.1:7102",)
     assert (config.http_interface, config.http_port) == ("127.0.0.1", 8181)
+    assert (config.events_db, config.tags_db) == (tmp_path / "storage" / "events.db", tmp_path / "storage" / "tags.db")
 
 
 def test_render_config_defaults_and_json_round_trip(tmp_path: Path) -> None:
@@ -193,7 +194,8 @@ def test_render_config_defaults_and_json_round_trip(tmp_path: Path) -> None:
     assert config.carbonlink_hosts == ("127.0.0.1:7002",)
     off = from_carbon_config(dataclasses.replace(load_config(None, environ={}), cache_query_port=0))
     assert off.carbonlink_hosts == ()
-    custom = RenderConfig(data_dir=tmp_path, limits=Limits(max_data_points=500), workers=3, time_zone="Europe/Paris")
+    custom = RenderConfig(data_dir=tmp_path, limits=Limits(max_data_points=500), workers=3, time_zone="Europe/Paris",
+                          events_db=tmp_path / "e.db", tags_db=tmp_path / "t.db", events_token="s3cret")
     assert RenderConfig.from_json(custom.to_json()) == custom
 
 

@@ -176,3 +176,50 @@ def test_metric_annotations(carbyne, graphite) -> None:
     (entry,) = grafana_frontend_series(ours[2])["Anno"]
     annotations = [ts * 1000 for value, ts in entry[1] if value]
     assert annotations
+
+
+# --- tags and events, served when the configuration names their databases -----------------
+
+
+@pytest.fixture()
+def full_app(tmp_path: Path):
+    """The app as carbyne serve configures it: events and tags beside the whisper folder."""
+    from render.app import create_app
+    from render.config import RenderConfig
+
+    whisper_dir = tmp_path / "whisper"
+    start = NOW - 3600
+    for host, dc in (("web01", "east"), ("web02", "west")):
+        write_metric(whisper_dir, f"disk.used;dc={dc};host={host}", start, STEP, [float(len(host))] * 360,
+                     points=8640, now=NOW)
+    config = RenderConfig(data_dir=whisper_dir, events_db=tmp_path / "events.db", tags_db=tmp_path / "tags.db")
+    return create_app(config).test_client()
+
+
+def test_tag_editor_variables_and_seriesbytag_panel(full_app) -> None:
+    tagged = full_app.post("/tags/tagMultiSeries", data={"path": ["disk.used;host=web01;dc=east",
+                                                                   "disk.used;host=web02;dc=west"]})
+    assert tagged.status_code == 200
+    assert full_app.get("/tags/autoComplete/tags").get_json() == ["dc", "host", "name"]
+    values = full_app.get("/tags/autoComplete/values", query_string={"tag": "host", "expr": "dc=east", "limit": "10000"})
+    assert values.get_json() == ["web01"]
+    body = frontend_render_body([wrap("seriesByTag('name=disk.used')", "A")], 300)
+    answer = full_app.post("/render", data=body, content_type=FORM)
+    assert answer.status_code == 200
+    series = json.loads(answer.data)
+    assert [s["target"] for s in series] == ["disk.used;dc=east;host=web01 A", "disk.used;dc=west;host=web02 A"]
+    assert series[0]["tags"] == {"dc": "east", "host": "web01", "name": "disk.used"}
+
+
+def test_event_annotations(full_app) -> None:
+    posted = full_app.post("/events/", data=json.dumps({"what": "deploy web", "tags": ["deploy", "web"], "when": NOW - 600}),
+                           content_type=FORM)
+    assert posted.status_code == 200
+    got = full_app.get("/events/get_data", query_string={"from": "-6h", "until": "now", "tags": "deploy web"})
+    (event,) = got.get_json()
+    assert (event["what"], event["when"], event["tags"]) == ("deploy web", NOW - 600, ["deploy", "web"])
+    marks = full_app.get("/render", query_string={"target": "drawAsInfinite(events('deploy'))", "from": "-1h",
+                                                  "format": "json"})
+    assert marks.status_code == 200
+    (series,) = marks.get_json()
+    assert [ts for value, ts in series["datapoints"] if value is not None] == [NOW - 600]
