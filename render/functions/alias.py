@@ -75,16 +75,26 @@ _UNITS = {
 }
 
 
-def format_units(value: float, system: str) -> str:
-    """``value`` with an SI or binary prefix and two decimals, as graphite's legends show it."""
+def scaled_units(value: float, system: str) -> tuple[float, str]:
+    """graphite's ``format_units``: ``value`` divided by its largest SI/binary prefix, and the prefix.
+
+    A result within 1e-11 above a whole number is floored (for values above 1).
+    """
     prefix = ""
+    scaled = value
     for unit, size in _UNITS[system]:
         if abs(value) >= size:
-            value, prefix = value / size, unit
+            scaled, prefix = value / size, unit
             break
-    if value - math.floor(value) < 0.00000000001 and value > 1:
-        value = float(math.floor(value))
-    return f"{value:.2f}{prefix}"
+    if scaled - math.floor(scaled) < 0.00000000001 and value > 1:
+        scaled = float(math.floor(scaled))
+    return scaled, prefix
+
+
+def format_units(value: float, system: str) -> str:
+    """``value`` with an SI or binary prefix and two decimals, as graphite's legends show it."""
+    scaled, prefix = scaled_units(value, system)
+    return f"{scaled:.2f}{prefix}"
 
 
 def _legend_value(series: Series, value_type: str) -> float | int | str | None:
@@ -127,4 +137,90 @@ def legend_value(ctx: RequestContext, series_list: list[Series], *values_types: 
                 shown = value if value is None or isinstance(value, str) else format_units(value, system)
                 name = f"{name:<20}{value_type:<5}{shown!s:<10}"
         result.append(series.copy(name=name))
+    return result
+
+
+def _change_case(name: str, positions: tuple[int, ...], change: str) -> str:
+    if not positions:
+        return getattr(name, change)()
+    chars = list(name)
+    for position in positions:
+        if -len(chars) <= position < len(chars):
+            chars[position] = getattr(chars[position], change)()
+    return "".join(chars)
+
+
+POSITIONS = Param("pos", ParamType.integer, multiple=True)
+
+
+@series_function("upper", group="Alias", params=[SERIES_LIST, POSITIONS])
+def upper(ctx: RequestContext, series_list: list[Series], *pos: int) -> list[Series]:
+    """Upper-case the names, or only the characters at the given positions (negative: from the end)."""
+    return [s.copy(name=_change_case(s.name, pos, "upper")) for s in series_list]
+
+
+@series_function("lower", group="Alias", params=[SERIES_LIST, POSITIONS])
+def lower(ctx: RequestContext, series_list: list[Series], *pos: int) -> list[Series]:
+    """Lower-case the names, or only the characters at the given positions (negative: from the end)."""
+    return [s.copy(name=_change_case(s.name, pos, "lower")) for s in series_list]
+
+
+@series_function(
+    "substr",
+    group="Special",
+    params=[SERIES_LIST, Param("start", ParamType.node, default=0), Param("stop", ParamType.node, default=0)],
+)
+def substr(ctx: RequestContext, series_list: list[Series], start: int = 0, stop: int = 0) -> list[Series]:
+    """Name each series by nodes ``start`` to ``stop`` (exclusive; 0: to the end) of its innermost path.
+
+    ``substr(carbon.agents.host.avgUpdateTime, 2, 4)`` gives ``host.avgUpdateTime``.
+    """
+    return [s.copy(name=substring(s.name, int(start), int(stop))) for s in series_list]
+
+
+def _cacti_format(system: str | None, units: str | None):
+    def fmt(value: float) -> str:
+        if system:
+            scaled, prefix = scaled_units(value, system)
+            return f"{scaled:.2f} {prefix}{units}" if units else f"{scaled:.2f}{prefix}"
+        return f"{value:.2f} {units}" if units else f"{value:.2f}"
+
+    return fmt
+
+
+@series_function(
+    "cactiStyle",
+    group="Special",
+    params=[SERIES_LIST, Param("system", ParamType.string, options=("binary", "si")), Param("units", ParamType.string)],
+)
+def cacti_style(
+    ctx: RequestContext, series_list: list[Series], system: str | None = None, units: str | None = None
+) -> list[Series]:
+    """Append aligned ``Current:``, ``Max:`` and ``Min:`` columns to the names, in the style of Cacti.
+
+    ``system`` (``si`` or ``binary``) formats values with unit prefixes;
+    ``units`` is appended to them. Columns line up within one call (use
+    ``group()`` to align several targets) in a monospace font.
+    """
+    if not series_list:
+        return []
+    fmt = _cacti_format(system, units)
+    stats = [
+        (reduce_values(s.values, "last"), reduce_values(s.values, "max"), reduce_values(s.values, "min"))
+        for s in series_list
+    ]
+
+    def width(column: int) -> int:
+        return max(len(fmt(int(row[column] or 3))) for row in stats) + 3
+
+    name_width = max(len(s.name) for s in series_list)
+    widths = [width(0), width(1), width(2)]
+    result = []
+    for s, row in zip(series_list, stats, strict=True):
+        shown = ["nan" if v is None else fmt(float(v)) for v in row]
+        name = (
+            f"{s.name:<{name_width}} Current:{shown[0]:<{widths[0]}} Max:{shown[1]:<{widths[1]}} "
+            f"Min:{shown[2]:<{widths[2]}} "
+        )
+        result.append(s.copy(name=name))
     return result

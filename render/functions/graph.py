@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from render.functions.params import Param, ParamType
+from render.functions.aggregation import REQUEST_XFF_KEY
+from render.functions.params import InputError, Param, ParamType
 from render.functions.registry import RequestContext, series_function
-from render.functions.special import constant_line
+from render.functions.special import consolidate_by, constant_line
 from render.series import Series
 
 SERIES_LIST = Param("seriesList", ParamType.seriesList, required=True)
@@ -101,3 +102,54 @@ def threshold(ctx: RequestContext, value: float, label: str | None = None, color
     if color:
         line = line.with_options(color=color)
     return [line]
+
+
+@series_function("alpha", group="Graph", params=[SERIES_LIST, Param("alpha", ParamType.float, required=True)])
+def alpha(ctx: RequestContext, series_list: list[Series], alpha: float) -> list[Series]:
+    """Draw the series with opacity ``alpha`` (0 transparent .. 1 opaque)."""
+    return [s.with_options(alpha=alpha) for s in series_list]
+
+
+@series_function("areaBetween", group="Graph", params=[SERIES_LIST])
+def area_between(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
+    """Fill the area between exactly two series (in either order); use with ``areaMode=stacked``.
+
+    ``areaBetween(service.latency.{min,max})``; build the pair with
+    ``group()`` when it comes from two expressions. Both are named
+    ``areaBetween(<path expression of the second>)``.
+    """
+    if len(series_list) != 2:
+        raise InputError(f"cannot call areaBetween seriesList={len(series_list)} series: must be exactly 2 series")
+    lower, upper = series_list
+    name = f"areaBetween({upper.path_expression})"
+    tags = {**upper.tags, "areaBetween": 1}
+    return [
+        lower.copy(name=name, tags=tags, options={**lower.options, "stacked": True, "invisible": True}),
+        upper.copy(name=name, tags=tags, options={**upper.options, "stacked": True}),
+    ]
+
+
+@series_function("cumulative", group="Special", params=[SERIES_LIST])
+def cumulative(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
+    """``consolidateBy(seriesList, "sum")``: merged points add up instead of averaging."""
+    return consolidate_by(ctx, series_list, "sum")
+
+
+@series_function(
+    "setXFilesFactor",
+    group="Special",
+    params=[SERIES_LIST, Param("xFilesFactor", ParamType.float, required=True)],
+    aliases=("xFilesFactor",),
+)
+def set_x_files_factor(ctx: RequestContext, series_list: list[Series], x_files_factor: float) -> list[Series]:
+    """The share of points that must have a value for a merged point to have one (0 .. 1).
+
+    It applies where these series are consolidated (``maxDataPoints``,
+    combining series of different steps, ``summarize``) and, as in
+    graphite-web, becomes the request's default for every function evaluated
+    after this call (aggregations such as ``sumSeries``). Short form:
+    ``xFilesFactor``.
+    """
+    ctx.stacks[REQUEST_XFF_KEY] = x_files_factor
+    return [s.copy(x_files_factor=x_files_factor, tags={**s.tags, "xFilesFactor": x_files_factor})
+            for s in series_list]

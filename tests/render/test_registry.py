@@ -37,6 +37,15 @@ SIGNATURE_DIFFERENCES = {
     "legendValue": "legendValue(seriesList, *valueTypes)",
     # Python (seriesLists, stackName='__DEFAULT__'), declared params (seriesList, stack).
     "stacked": "stacked(seriesLists, stackName='__DEFAULT__')",
+    # Python *positions, declared param position.
+    "aggregateWithWildcards": "aggregateWithWildcards(seriesList, func, *positions)",
+    # Python n=1, declared param n required.
+    "highest": "highest(seriesList, n=1, func='average')",
+    "lowest": "lowest(seriesList, n=1, func='average')",
+    # Python *seriesLists, declared param seriesList.
+    "powSeries": "powSeries(*seriesLists)",
+    # Python precision=None, declared param default 0.
+    "round": "round(seriesList, precision=None)",
 }
 
 REGISTRY = default_registry()
