@@ -41,6 +41,7 @@ from carbon.protocols import (
 )
 from carbon.writer import ReloadingRules, Writer, WriterService, WriterSettings
 from storage.schemas import StorageRules
+from storage.tagindex import TagIndex
 
 log = logging.getLogger(__name__)
 
@@ -216,11 +217,13 @@ def make_service(
     receivers: ReceiverBuilder = default_receivers,
     run_blocking: Callable[..., defer.Deferred] | None = None,
     hostname: str | None = None,
+    tag_index: Any = None,
 ) -> CarbonService:
     """Build the whole carbon-cache daemon; nothing listens until it is started.
 
     ``reactor`` defaults to the global one; tests pass a ``task.Clock``-driven
     stand-in with ``run_blocking=defer.maybeDeferred`` to write inline.
+    ``tag_index`` defaults to ``STORAGE_DIR/tags.db``, the one the render API reads.
     """
     if reactor is None:
         from twisted.internet import reactor as global_reactor
@@ -246,8 +249,11 @@ def make_service(
     if run_blocking is None:
         threadpool = ThreadPool(minthreads=1, maxthreads=1, name="carbyne-writer")
         run_blocking = partial(deferToThreadPool, reactor, threadpool)
+    if tag_index is None:
+        tag_index = TagIndex.in_data_dir(config.storage_dir)  # beside the whisper folder, where render reads it
+        tag_index.close()  # the writer thread opens its own connection
     writer = Writer(cache, index, store, rules, WriterSettings.from_config(config), reactor,
-                    run_blocking, stats, sink.reject)
+                    run_blocking, stats, sink.reject, tag_index)
     pipeline = Pipeline(config, index, cache, stats, sink, writer, store, rules, metric_filter)
 
     writer_service = WriterService(writer, reactor, threadpool, rules)

@@ -16,11 +16,19 @@ unset, the final flush runs unlimited so stopping never loses points.
 
 A write error is logged and counted; the points are put back once for one
 retry and dropped if that fails too, so a broken file cannot wedge the writer.
+
+Tagged series (``name;tag=value``) are entered in the tag index
+(``storage.tagindex.TagIndex``) before their file is created, as carbon
+tags a series in graphite-web's TagDB when it first sees it: their files are
+named by a hash, so the index is the only way ``seriesByTag`` finds them. A
+name the index refuses or a database error is logged and the points are
+written all the same.
 """
 from __future__ import annotations
 
 import logging
 import math
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +40,7 @@ from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.internet.task import LoopingCall
 
+from render.tagquery import TagQueryError
 from storage.paths import InvalidMetricName, metric_path
 
 log = logging.getLogger(__name__)
@@ -172,7 +181,8 @@ class Writer:
 
     ``clock`` is an IReactorTime (the reactor, or ``task.Clock`` in tests);
     ``run_blocking(fn, *args) -> Deferred`` runs ``fn`` on the writer thread
-    (``defer.maybeDeferred`` in tests runs it inline).
+    (``defer.maybeDeferred`` in tests runs it inline). ``tag_index`` (a
+    TagIndex, optional) learns every tagged series whose file is created.
     """
 
     def __init__(
@@ -186,8 +196,10 @@ class Writer:
         run_blocking: Callable[..., defer.Deferred],
         stats: Any,
         reject: Callable[[str, bytes, str], None],
+        tag_index: Any = None,
     ) -> None:
         self.cache = cache
+        self.tag_index = tag_index
         self.index = index
         self.store = store
         self.rules = rules
@@ -311,6 +323,7 @@ class Writer:
             if not self.store.exists(path):
                 if not self.creates.take(1):
                     return Outcome(job.metric_id, job.name, "dropped_create")
+                self._index_tags(job.name)
                 policy = self.rules.policy_for(job.name)
                 self.store.create(path, policy.archives, policy.x_files_factor, policy.aggregation_method)
                 created = True
@@ -325,6 +338,22 @@ class Writer:
                            detail=f"{type(exc).__name__}: {exc}")
         return Outcome(job.metric_id, job.name, "written", points=int(written),
                        seconds=elapsed, created=created)
+
+    def _index_tags(self, name: str) -> None:
+        if self.tag_index is None:
+            return
+        try:
+            self.tag_index.index_tagged_metric(name)
+        except (TagQueryError, sqlite3.Error) as exc:
+            log.warning("cannot index tags of metric=%s: %s (writing it untagged)", name, exc)
+
+    def close(self) -> None:
+        """Close the store and the tag index (from the writer thread: their handles are its own)."""
+        try:
+            self.store.close()
+        finally:
+            if self.tag_index is not None:
+                self.tag_index.close()
 
     # --- back on the reactor thread --------------------------------------------------
 
@@ -464,7 +493,7 @@ class WriterService(Service):
         if self.reload.running:
             self.reload.stop()
         d = self.writer.flush()
-        d.addCallback(lambda _: self.writer.run_exclusive(self.writer.store.close))
+        d.addCallback(lambda _: self.writer.run_exclusive(self.writer.close))
         d.addErrback(lambda failure: log.error("cannot close the store: %s", failure.getErrorMessage()))
         d.addBoth(self._stopped)
         return d
