@@ -4,13 +4,15 @@ It reads the same carbon.conf as ``carbyne serve`` (``--config``), so with
 no flags it serves the whisper folder the daemon writes, asks the daemon's
 cache-query port for points not yet on disk, and listens on the ``[render]``
 section's ``HTTP_INTERFACE:HTTP_PORT`` (default 0.0.0.0:8080). Flags win
-over the file.
+over the file. ``CARBYNE_EVENTS_TOKEN`` in the environment protects posting
+and deleting events.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,9 @@ from typing import Any
 from carbon.config import ConfigError, apply_overrides, load_config
 from render.config import RenderConfig, from_carbon_config
 from render.wsgi import ServerUnavailable, serve
+
+#: Where the events write token comes from (an environment variable keeps it out of `ps`).
+EVENTS_TOKEN_ENVIRONMENT = "CARBYNE_EVENTS_TOKEN"
 
 
 def add_parser(subparsers: Any) -> None:
@@ -33,7 +38,8 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--data-dir", metavar="DIR",
                         help="STORAGE_DIR, as for 'carbyne serve'; whisper files are read from DIR/whisper")
     parser.add_argument("--whisper-dir", metavar="DIR",
-                        help="read whisper files from DIR itself (e.g. an existing graphite tree)")
+                        help="read whisper files from DIR itself (e.g. an existing graphite tree); "
+                        "without --data-dir, events.db and tags.db go in DIR's parent")
     parser.add_argument("--carbonlink", metavar="HOST:PORT", action="append", default=None,
                         help="carbon cache-query port(s) to ask for unwritten points "
                         "(default: the one carbon.conf names; repeatable)")
@@ -51,9 +57,17 @@ def config_from_args(args: argparse.Namespace) -> RenderConfig:
     """carbon.conf (or its defaults) with the command-line flags applied."""
     carbon = apply_overrides(load_config(args.config, args.instance), data_dir=args.data_dir)
     config = from_carbon_config(carbon, use_cache=not args.no_carbonlink, workers=args.workers)
-    changes: dict[str, Any] = {"time_zone": args.time_zone}
+    changes: dict[str, Any] = {
+        "time_zone": args.time_zone,
+        "events_token": os.environ.get(EVENTS_TOKEN_ENVIRONMENT) or None,
+    }
     if args.whisper_dir:
-        changes["data_dir"] = Path(args.whisper_dir)
+        whisper_dir = Path(args.whisper_dir)
+        changes["data_dir"] = whisper_dir
+        if args.data_dir is None and args.config is None:
+            # a graphite tree keeps its databases in STORAGE_DIR, the whisper folder's parent
+            changes["events_db"] = whisper_dir.parent / config.events_db.name
+            changes["tags_db"] = whisper_dir.parent / config.tags_db.name
     if args.carbonlink and not args.no_carbonlink:
         changes["carbonlink_hosts"] = tuple(args.carbonlink)
     if args.http_interface is not None:

@@ -184,27 +184,27 @@ def start_render_server(config: RenderConfig, *, python: str = sys.executable) -
         fd = sock.fileno()
         os.set_inheritable(fd, True)
         port = sock.getsockname()[1]
-        command = [
-            python, "-m", "render.wsgi", "--listen-fd", str(fd), "--parent-pid", str(os.getpid()),
-            "--config-json", config.to_json(),
-        ]
-        process = subprocess.Popen(command, pass_fds=(fd,), close_fds=True)
+        command = [python, "-m", "render.wsgi", "--listen-fd", str(fd), "--parent-pid", str(os.getpid())]
+        # in the environment, not argv: the events token must not show in `ps`
+        environment = {**os.environ, CONFIG_ENVIRONMENT: config.to_json()}
+        process = subprocess.Popen(command, pass_fds=(fd,), close_fds=True, env=environment)
     finally:
         sock.close()
     return RenderServer(process, config.http_interface, port)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m render.wsgi --config-json JSON [--listen-fd FD] [--parent-pid PID]``
-    (what start_render_server runs)."""
+    """``python -m render.wsgi [--listen-fd FD] [--parent-pid PID]`` with the configuration
+    in ``CARBYNE_RENDER_CONFIG`` (what start_render_server runs)."""
     parser = argparse.ArgumentParser(prog="python -m render.wsgi")
-    parser.add_argument("--config-json", required=True)
     parser.add_argument("--listen-fd", type=int)
     parser.add_argument("--parent-pid", type=int)
     args = parser.parse_args(argv)
     try:
-        config = RenderConfig.from_json(args.config_json)
-        serve(config, args.listen_fd, args.parent_pid)
+        text = os.environ.get(CONFIG_ENVIRONMENT)
+        if not text:
+            raise ServerUnavailable(f"cannot start the render server: {CONFIG_ENVIRONMENT} is not set")
+        serve(RenderConfig.from_json(text), args.listen_fd, args.parent_pid)
     except (ServerUnavailable, ValueError) as exc:
         print(f"carbyne render: {exc}", file=sys.stderr)
         return 2

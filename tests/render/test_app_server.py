@@ -141,18 +141,32 @@ def test_missing_gunicorn_is_a_clear_error(whisper_dir: Path, monkeypatch: pytes
         start_render_server(RenderConfig(data_dir=whisper_dir, http_interface="127.0.0.1", http_port=0))
 
 
-def test_carbyne_render_command_serves_until_sigterm(whisper_dir: Path) -> None:
+def test_carbyne_render_command_serves_until_sigterm(tmp_path: Path) -> None:
+    now = int(time.time())
+    write_metric(tmp_path / "storage" / "whisper", "srv.load", now - now % STEP - 600, STEP, [1.0] * 5,
+                 points=1000, now=now)
     with socket.create_server(("127.0.0.1", 0)) as probe:
         port = probe.getsockname()[1]
     command = [
-        sys.executable, "-m", "carbon.cli", "render", "--whisper-dir", str(whisper_dir),
+        sys.executable, "-m", "carbon.cli", "render", "--data-dir", str(tmp_path / "storage"),
         "--http-interface", "127.0.0.1", "--http-port", str(port), "--workers", "1", "--no-carbonlink",
     ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    environment = {**os.environ, "CARBYNE_EVENTS_TOKEN": "s3cret"}
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environment)
     try:
         wait_until_up(f"http://127.0.0.1:{port}/version", process)
         status, body = get(f"http://127.0.0.1:{port}/metrics/find?query=srv.*")
         assert status == 200 and json.loads(body)[0]["id"] == "srv.load"
+        event = json.dumps({"what": "deploy", "tags": ["deploy"]}).encode()
+        denied = urllib.request.Request(f"http://127.0.0.1:{port}/events/", data=event, method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(denied, timeout=5)
+        assert refused.value.code == 401
+        allowed = urllib.request.Request(f"http://127.0.0.1:{port}/events/", data=event, method="POST",
+                                         headers={"Authorization": "Bearer s3cret"})
+        assert urllib.request.urlopen(allowed, timeout=5).status == 200
+        assert (tmp_path / "storage" / "events.db").is_file()
+        assert b"s3cret" not in subprocess.run(["ps", "-eo", "args"], capture_output=True).stdout
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
