@@ -172,7 +172,8 @@ def safe_power(base: np.ndarray | float, exponent: np.ndarray | float) -> np.nda
     with np.errstate(all="ignore"):
         result = np.power(b, e)
     overflow = np.isinf(result) & np.isfinite(b) & np.isfinite(e)
-    return np.where(overflow, np.nan, result)
+    # numpy says nan ** 0 == 1 ** nan == 1; a missing operand stays missing
+    return np.where(overflow | np.isnan(b) | np.isnan(e), np.nan, result)
 
 
 #: Key of the request-wide xFilesFactor that ``setXFilesFactor`` sets in ``RequestContext.stacks``
