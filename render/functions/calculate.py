@@ -506,8 +506,10 @@ class _Forecast:
 
     def __init__(self, source: Series, bootstrap: int, seasonality: str, function: str):
         season_length = interval_seconds(seasonality) // source.step
-        if season_length <= 0:
-            raise InputError(f"cannot call {function} seasonality={seasonality!r}: must be at least one step")
+        if season_length < 2:  # graphite-web fails with an IndexError on shorter seasons
+            raise InputError(
+                f"cannot call {function} seasonality={seasonality!r}: must be at least two steps of {source.name}"
+            )
         predictions, deviations = holt_winters(source.to_list(), season_length)
         skip = bootstrap // source.step
         self.source = source
