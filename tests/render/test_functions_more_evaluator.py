@@ -1,0 +1,47 @@
+"""The added windowed functions through the real evaluator over whisper files, against graphite-web.
+
+graphite-web re-evaluates their first argument over another time range;
+Carbyne plans that range as a window and reads it once (see
+test_evaluator.py for the fixtures: two fine 10 s + 1 min files, one
+coarse 1 min file, gaps, carbon's cache).
+"""
+
+from __future__ import annotations
+
+import pytest
+from test_evaluator import LONG, NOW, RECENT, assert_like_graphite, data_dir, graphite  # noqa: F401
+
+TARGETS = [
+    ['timeStack(srv.*.cpu,"10min",0,3)'],
+    ['timeStack(srv.db1.cpu,"1h",1,3)'],
+    ['averageSeries(timeStack(srv.web1.cpu,"5min",0,4))'],
+    ['holtWintersForecast(srv.web1.cpu,"10min","2min")'],
+    ['holtWintersConfidenceBands(srv.*.cpu,3,"10min","5min")'],
+    ['holtWintersAberration(srv.web2.cpu,1,"10min","2min")'],
+    ['holtWintersConfidenceArea(srv.db1.cpu,2,"30min","10min")'],
+    ["linearRegression(srv.*.cpu)"],
+    [f'linearRegression(srv.web1.cpu,"{NOW - 2400}","{NOW - 1200}")'],
+    ['smartSummarize(srv.*.cpu,"5min","avg","hours")'],
+    ['smartSummarize(srv.web1.cpu,"2min","max","minutes")'],
+    ['smartSummarize(srv.db1.cpu,"7min")'],
+    ["sumSeriesWithWildcards(srv.*.cpu,1)", "reduceSeries(mapSeries(srv.db1.*,1),\"diffSeries\",2,\"mem\",\"cpu\")"],
+    ["weightedAverage(srv.web*.cpu,srv.web*.cpu,1)", "powSeries(srv.db1.*)"],
+    ["stdev(srv.web1.cpu,5)", "interpolate(srv.web2.cpu)", "compressPeriodicGaps(srv.db1.cpu)"],
+]
+
+
+@pytest.mark.parametrize("window", [RECENT, LONG], ids=["recent", "long"])
+@pytest.mark.parametrize("targets", TARGETS, ids=lambda t: " & ".join(t))
+def test_like_graphite(data_dir, graphite, targets, window) -> None:  # noqa: F811
+    assert_like_graphite(data_dir, graphite, targets, window)
+
+
+def test_time_stack_reaching_a_coarser_archive_differs_from_graphite(data_dir, graphite) -> None:  # noqa: F811
+    """Known limitation: one read over every shift takes the coarser archive for all of them.
+
+    graphite-web reads each shifted range on its own, so its unshifted copy
+    keeps the 10 s archive; the registry's window hook plans one window per
+    call. Fixing it needs a hook returning one window per shift.
+    """
+    with pytest.raises(AssertionError, match="step"):
+        assert_like_graphite(data_dir, graphite, ['timeStack(srv.web1.cpu,"20min",0,3)'], RECENT)
