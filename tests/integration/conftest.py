@@ -50,6 +50,11 @@ class Daemon:
     pickle_port: int
     cache_query_port: int
     log_path: Path
+    http_port: int | None = None
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
 
     @property
     def whisper_dir(self) -> Path:
@@ -70,25 +75,27 @@ class Daemon:
         return self.log_path.read_text(errors="replace")
 
 
-def start_daemon(tmp_path: Path, extra_conf: str = "") -> Daemon:
+def start_daemon(tmp_path: Path, extra_conf: str = "", render: bool = False) -> Daemon:
     data_dir = tmp_path / "data"
     conf = tmp_path / "carbon.conf"
     conf.write_text("[cache]\nENABLE_UDP_LISTENER = True\nCARBON_METRIC_INTERVAL = 0\n" + extra_conf)
     line, pickle_port, query = free_port(), free_port(), free_port()
+    http = free_port() if render else None
+    render_flags = ["--http-port", str(http), "--workers", "1"] if render else ["--no-render"]
     log_path = tmp_path / "carbyne.log"
     log = log_path.open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "carbon.cli", "serve", "--config", str(conf),
          "--data-dir", str(data_dir), "--bind", "127.0.0.1",
          "--line-port", str(line), "--udp-port", str(line),
-         "--pickle-port", str(pickle_port), "--cache-query-port", str(query)],
+         "--pickle-port", str(pickle_port), "--cache-query-port", str(query), *render_flags],
         stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     log.close()
-    daemon = Daemon(proc, data_dir, line, pickle_port, query, log_path)
+    daemon = Daemon(proc, data_dir, line, pickle_port, query, log_path, http)
     try:
-        for port in (line, pickle_port, query):
+        for port in (line, pickle_port, query, *([http] if render else [])):
             wait_for_port(port, proc)
     except Exception:
         daemon.stop()
