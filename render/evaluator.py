@@ -426,8 +426,10 @@ class Evaluator:
 
         Raises ValueError subclasses for anything the request got wrong:
         ``GrammarError``/``TemplateError`` (syntax), ``InputError`` (unknown
-        function, bad argument), ``LimitError`` (too much data, raised
-        before any point is read).
+        function, bad argument, bad tag expression), ``LimitError`` (too
+        much data, raised before any point is read -- except for targets a
+        function generates, which are checked before *their* points are
+        read). The events read are left in ``ctx.events``.
         """
         if isinstance(targets, str):
             targets = [targets]
