@@ -1,9 +1,10 @@
 """The writer enters tagged series in the tag index before creating their files, survives index
-failures, closes the index from its own thread; a tagged metric sent to ``carbyne serve`` can be
-found with seriesByTag and rendered."""
+failures, closes the index from its own thread; a tagged metric sent to ``carbyne serve`` is
+rendered by its own render API through seriesByTag."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -13,6 +14,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -166,18 +169,15 @@ def wait_listening(proc: subprocess.Popen, port: int, log: Path) -> None:
 
 
 @pytest.mark.integration
-def test_tagged_metric_sent_to_carbyne_serve_is_found_by_series_by_tag(tmp_path) -> None:
-    from render.datasource import DataSource
-    from render.evaluator import Evaluator
-    from render.functions.registry import RequestContext
-
+def test_tagged_metric_sent_to_carbyne_serve_is_rendered_by_series_by_tag(tmp_path) -> None:
     data = tmp_path / "data"
-    line = free_port()
+    line, http = free_port(), free_port()
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "carbon.cli", "serve", "--data-dir", str(data), "--bind", "127.0.0.1",
-             "--line-port", str(line), "--pickle-port", "0", "--cache-query-port", "0"],
+             "--line-port", str(line), "--pickle-port", "0", "--cache-query-port", "0",
+             "--http-interface", "127.0.0.1", "--http-port", str(http), "--workers", "1"],
             stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
         )
     try:
@@ -186,19 +186,26 @@ def test_tagged_metric_sent_to_carbyne_serve_is_found_by_series_by_tag(tmp_path)
         with socket.create_connection(("127.0.0.1", line)) as conn:
             conn.sendall(f"app.rps;host=web1;dc=east 42 {when}\napp.rps;dc=west;host=web2 7 {when}\n"
                          f"app.plain 1 {when}\n".encode())
-        index = TagIndex(data / "tags.db")
+        index = TagIndex(data / "tags.db")  # STORAGE_DIR/tags.db, shared with the render API
         deadline = time.monotonic() + 20
         while index.find_series(["name=app.rps"]) != ["app.rps;dc=east;host=web1", "app.rps;dc=west;host=web2"]:
             assert time.monotonic() < deadline, "never indexed:\n" + log.read_text()
             time.sleep(0.1)
+        assert index.series_count() == 2
+        index.close()
+        wait_listening(proc, http, log)
+        query = urllib.parse.urlencode({"target": "seriesByTag('dc=east')", "from": "-10min", "format": "json"})
+        while True:  # until the writer has put the point on disk
+            with urllib.request.urlopen(f"http://127.0.0.1:{http}/render?{query}", timeout=10) as answer:
+                body = json.load(answer)
+            if body and [42.0, when] in body[0]["datapoints"]:
+                break
+            assert time.monotonic() < deadline + 20, f"never rendered: {body}\n" + log.read_text()
+            time.sleep(0.2)
+        assert [s["target"] for s in body] == ["app.rps;dc=east;host=web1"]
+        assert body[0]["tags"] == {"dc": "east", "host": "web1", "name": "app.rps"}
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0, log.read_text()
-        now = int(time.time())
-        evaluator = Evaluator(DataSource(data / "whisper", tag_index=index))
-        [series] = evaluator.evaluate(["seriesByTag('dc=east')"], RequestContext(start=now - 600, end=now, now=now))
-        assert series.name == "app.rps;dc=east;host=web1"
-        assert 42.0 in series.to_list()
-        index.close()
     finally:
         if proc.poll() is None:
             proc.kill()
