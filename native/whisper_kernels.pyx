@@ -1,7 +1,11 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Compiled Whisper kernels: point packing, archive writes with wrap-around, propagation with
-xFilesFactor, and fetch straight into float64 arrays. All I/O is pread/pwrite on a raw file
-descriptor, with the GIL released.
+xFilesFactor, and fetch straight into float64 arrays, all with the GIL released. A kernel's
+*target* is either a raw file descriptor (pread/pwrite) or a writable buffer holding the
+whole file, normally a `Mapping` (a MAP_SHARED mmap made by map_file): then a read is a
+bounds-checked memcpy and a write a bounds-checked store, so a warm update makes no
+system call. Linux keeps mmap and read/write coherent (one page cache), so other processes
+using whisper.py see the same bytes either way.
 
 Twin: storage/whisper/kernels_py.py (same functions, arguments, results and errors) follows
 whisper 1.1.10 one read and one write at a time. These kernels give the same bytes with
@@ -17,11 +21,29 @@ The one place that touches Python objects is the order in which a level's lower 
 are visited: whisper iterates a Python set, so these kernels ask a real set (with the GIL,
 only when there is more than one interval).
 """
+from cpython.buffer cimport (
+    PyBUF_SIMPLE,
+    PyBUF_WRITABLE,
+    PyBuffer_FillInfo,
+    PyBuffer_Release,
+    PyObject_GetBuffer,
+)
 from libc.errno cimport EINTR, EIO, errno
 from libc.math cimport NAN, fabs
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
+from posix.mman cimport (
+    MAP_FAILED,
+    MAP_SHARED,
+    POSIX_MADV_RANDOM,
+    POSIX_MADV_WILLNEED,
+    PROT_READ,
+    PROT_WRITE,
+    mmap,
+    munmap,
+    posix_madvise,
+)
 from posix.unistd cimport pread, pwrite
 
 import os
@@ -31,12 +53,71 @@ import numpy as np
 cdef enum:
     POINT_SIZE = 12
     ZERO_BLOCK = 1 << 16
+    PAGE_HINT = 4096      # the granularity will_need rounds to (any page size works)
     STATUS_OK = 0
     STATUS_SHORT = -1     # the file ended before a read finished
     STATUS_OS = -2        # pread/pwrite failed; errno saved
     STATUS_RANGE = -3     # a timestamp a uint32 cannot hold
     STATUS_MEMORY = -4
     STATUS_CAPACITY = -5  # output arrays too small
+
+cdef extern from *:
+    """
+    #include <errno.h>
+    #include <fcntl.h>
+    #include <sys/types.h>
+    #include <sys/uio.h>
+    #include <unistd.h>
+    #ifdef __linux__
+    #include <sys/vfs.h>
+    #endif
+
+    /* fallocate(2) mode 0 (allocate zeroed blocks, extend the size); 0 or an errno value.
+       Not glibc's posix_fallocate, whose fallback writes a byte per block. */
+    static int carbyne_fallocate(int fd, long long offset, long long length) {
+    #ifdef __linux__
+        int result;
+        do {
+            result = fallocate(fd, 0, (off_t)offset, (off_t)length);
+        } while (result != 0 && errno == EINTR);
+        return result == 0 ? 0 : errno;
+    #else
+        (void)fd; (void)offset; (void)length;
+        return EOPNOTSUPP;
+    #endif
+    }
+
+    /* The f_type magic number of the filesystem holding fd; 0 where unknown, -1 on error. */
+    static long long carbyne_filesystem_magic(int fd) {
+    #ifdef __linux__
+        struct statfs status;
+        if (fstatfs(fd, &status) != 0) return -1;
+        return (long long)status.f_type;
+    #else
+        (void)fd;
+        return 0;
+    #endif
+    }
+
+    /* One pwritev of up to `count` copies of the same block (short writes are the caller's). */
+    static ssize_t carbyne_pwrite_repeated(int fd, const unsigned char* block, long long size,
+                                           int count, long long offset) {
+        struct iovec vectors[64];
+        int i;
+        if (count > 64) count = 64;
+        for (i = 0; i < count; i++) {
+            vectors[i].iov_base = (void*)block;
+            vectors[i].iov_len = (size_t)size;
+        }
+        return pwritev(fd, vectors, count, (off_t)offset);
+    }
+    """
+    int carbyne_fallocate(int fd, long long offset, long long length) nogil
+    long long carbyne_filesystem_magic(int fd) nogil
+    ssize_t carbyne_pwrite_repeated(int fd, const unsigned char* block, long long size,
+                                    int count, long long offset) nogil
+    int EOPNOTSUPP
+    int ENOSYS
 
 cdef int64_t UINT32_LIMIT = 1LL << 32
 cdef unsigned char ZEROS[ZERO_BLOCK]  # static, zero-initialised: the non-sparse data area
@@ -57,9 +138,16 @@ cdef struct Archive:
     int64_t points
 
 
-cdef struct Whisper:
-    # one open file: its descriptor, archive table, aggregation and known base timestamps
+cdef struct Io:
+    # where a kernel reads and writes: a descriptor (base == NULL) or `size` bytes of memory
     int fd
+    unsigned char* base
+    int64_t size
+
+
+cdef struct Whisper:
+    # one open file: its I/O target, archive table, aggregation and known base timestamps
+    Io io
     const int64_t* table
     int64_t archives
     int aggregation
@@ -123,12 +211,42 @@ cdef inline int64_t ring_count(int64_t first, int64_t end, int64_t points) noexc
 
 # ---------------------------------------------------------------- I/O
 
-cdef int read_exact(int fd, unsigned char* buffer, int64_t size, int64_t offset,
+cdef inline int outside(Io* io, int64_t size, int64_t offset, bint writing,
+                        Status* status) noexcept nogil:
+    """A memory target ends where the file ended when it was mapped: nothing past it is
+    touched, and reading or writing there is reported like a read past the end of a file."""
+    if offset < 0 or size < 0 or offset > io.size or size > io.size - offset:
+        status.code = STATUS_SHORT
+        status.offset = offset
+        status.size = size
+        status.value = writing
+        return STATUS_SHORT
+    return STATUS_OK
+
+
+cdef inline void will_need(Io* io, int64_t size, int64_t offset) noexcept nogil:
+    """Ask for a multi-page range of a mapping in one go: mappings are advised RANDOM (one
+    page per fault, no 128 KiB read-around per point written), so a long cold read would
+    otherwise fault its pages in one by one."""
+    cdef int64_t start
+    if size <= PAGE_HINT:
+        return
+    start = offset - offset % PAGE_HINT
+    posix_madvise(io.base + start, <size_t>(offset + size - start), POSIX_MADV_WILLNEED)
+
+
+cdef int read_exact(Io* io, unsigned char* buffer, int64_t size, int64_t offset,
                     Status* status) noexcept nogil:
     cdef int64_t done = 0
     cdef ssize_t got
+    if io.base != NULL:
+        if outside(io, size, offset, False, status) < 0:
+            return STATUS_SHORT
+        will_need(io, size, offset)
+        memcpy(buffer, io.base + offset, size)
+        return STATUS_OK
     while done < size:
-        got = pread(fd, buffer + done, size - done, offset + done)
+        got = pread(io.fd, buffer + done, size - done, offset + done)
         if got < 0:
             if errno == EINTR:
                 continue
@@ -144,12 +262,17 @@ cdef int read_exact(int fd, unsigned char* buffer, int64_t size, int64_t offset,
     return STATUS_OK
 
 
-cdef int write_all(int fd, const unsigned char* buffer, int64_t size, int64_t offset,
+cdef int write_all(Io* io, const unsigned char* buffer, int64_t size, int64_t offset,
                    Status* status) noexcept nogil:
     cdef int64_t done = 0
     cdef ssize_t put
+    if io.base != NULL:
+        if outside(io, size, offset, True, status) < 0:
+            return STATUS_SHORT
+        memcpy(io.base + offset, buffer, size)
+        return STATUS_OK
     while done < size:
-        put = pwrite(fd, buffer + done, size - done, offset + done)
+        put = pwrite(io.fd, buffer + done, size - done, offset + done)
         if put < 0 and errno == EINTR:
             continue
         if put <= 0:
@@ -160,10 +283,10 @@ cdef int write_all(int fd, const unsigned char* buffer, int64_t size, int64_t of
     return STATUS_OK
 
 
-cdef int read_base(int fd, Archive* archive, int64_t* base, Status* status) noexcept nogil:
+cdef int read_base(Io* io, Archive* archive, int64_t* base, Status* status) noexcept nogil:
     """The timestamp in an archive's first slot; 0 means never written."""
     cdef unsigned char point[POINT_SIZE]
-    if read_exact(fd, point, POINT_SIZE, archive.offset, status) < 0:
+    if read_exact(io, point, POINT_SIZE, archive.offset, status) < 0:
         return status.code
     base[0] = load_u32(point)
     return STATUS_OK
@@ -175,7 +298,7 @@ cdef int get_base(Whisper* file, Archive* archive, int64_t* base, Status* status
     if file.bases[archive.index] != 0:
         base[0] = file.bases[archive.index]
         return STATUS_OK
-    if read_base(file.fd, archive, base, status) < 0:
+    if read_base(&file.io, archive, base, status) < 0:
         return status.code
     file.bases[archive.index] = base[0]
     return STATUS_OK
@@ -188,15 +311,15 @@ cdef inline void load_archive(Whisper* file, int64_t index, Archive* archive) no
     archive.points = file.table[3 * index + 2]
 
 
-cdef int read_ring(int fd, Archive* archive, int64_t first, int64_t count, unsigned char* buffer,
+cdef int read_ring(Io* io, Archive* archive, int64_t first, int64_t count, unsigned char* buffer,
                    Status* status) noexcept nogil:
     """`count` (<= points) slots from `first` on, wrapping past the ring's end once."""
     cdef int64_t tail = archive.points - first
     if count <= tail:
-        return read_exact(fd, buffer, count * POINT_SIZE, archive.offset + first * POINT_SIZE, status)
-    if read_exact(fd, buffer, tail * POINT_SIZE, archive.offset + first * POINT_SIZE, status) < 0:
+        return read_exact(io, buffer, count * POINT_SIZE, archive.offset + first * POINT_SIZE, status)
+    if read_exact(io, buffer, tail * POINT_SIZE, archive.offset + first * POINT_SIZE, status) < 0:
         return status.code
-    return read_exact(fd, buffer + tail * POINT_SIZE, (count - tail) * POINT_SIZE, archive.offset,
+    return read_exact(io, buffer + tail * POINT_SIZE, (count - tail) * POINT_SIZE, archive.offset,
                       status)
 
 
@@ -285,12 +408,12 @@ cdef double aggregate(int aggregation, const double* values, const uint8_t* know
 
 # ---------------------------------------------------------------- fetch
 
-cdef int64_t fetch_core(int fd, Archive* archive, int64_t from_interval, int64_t until_interval,
+cdef int64_t fetch_core(Io* io, Archive* archive, int64_t from_interval, int64_t until_interval,
                         double* values, uint8_t* known, int64_t capacity,
                         Status* status) noexcept nogil:
     cdef int64_t base, count, first, i, expected
     cdef unsigned char* buffer
-    if read_base(fd, archive, &base, status) < 0:
+    if read_base(io, archive, &base, status) < 0:
         return status.code
     if base == 0:
         count = floor_div(until_interval - from_interval, archive.step)
@@ -313,7 +436,7 @@ cdef int64_t fetch_core(int fd, Archive* archive, int64_t from_interval, int64_t
         status.code = STATUS_MEMORY
         return STATUS_MEMORY
     try:
-        if read_ring(fd, archive, first, count, buffer, status) < 0:
+        if read_ring(io, archive, first, count, buffer, status) < 0:
             return status.code
         expected = from_interval
         for i in range(count):
@@ -348,7 +471,7 @@ cdef int64_t python_set_order(int64_t* intervals, int64_t count) noexcept with g
         return -1
 
 
-cdef int write_lower_points(int fd, Archive* lower, int64_t* slots, int64_t* timestamps,
+cdef int write_lower_points(Io* io, Archive* lower, int64_t* slots, int64_t* timestamps,
                             double* values, int64_t n, Status* status) noexcept nogil:
     """Write (slot, timestamp, value) triples as whisper would one by one: sorted by slot,
     the last write to a slot winning, contiguous slots going out in one pwrite."""
@@ -356,7 +479,7 @@ cdef int write_lower_points(int fd, Archive* lower, int64_t* slots, int64_t* tim
     cdef unsigned char* packed
     cdef int64_t i, k, kept, run_start
     if n == 1:
-        return write_one(fd, lower, slots[0], timestamps[0], values[0], status)
+        return write_one(io, lower, slots[0], timestamps[0], values[0], status)
     order = <int64_t*>malloc(2 * n * sizeof(int64_t))
     packed = <unsigned char*>malloc(n * POINT_SIZE)
     try:
@@ -376,7 +499,7 @@ cdef int write_lower_points(int fd, Archive* lower, int64_t* slots, int64_t* tim
         run_start = 0
         for k in range(1, kept + 1):
             if k == kept or slots[order[k]] != slots[order[k - 1]] + 1:
-                if write_all(fd, packed + run_start * POINT_SIZE, (k - run_start) * POINT_SIZE,
+                if write_all(io, packed + run_start * POINT_SIZE, (k - run_start) * POINT_SIZE,
                              lower.offset + slots[order[run_start]] * POINT_SIZE, status) < 0:
                     return status.code
                 run_start = k
@@ -386,11 +509,11 @@ cdef int write_lower_points(int fd, Archive* lower, int64_t* slots, int64_t* tim
         free(packed)
 
 
-cdef int write_one(int fd, Archive* archive, int64_t slot, int64_t timestamp, double value,
+cdef int write_one(Io* io, Archive* archive, int64_t slot, int64_t timestamp, double value,
                    Status* status) noexcept nogil:
     cdef unsigned char point[POINT_SIZE]
     store_point(point, timestamp, value)
-    return write_all(fd, point, POINT_SIZE, archive.offset + slot * POINT_SIZE, status)
+    return write_all(io, point, POINT_SIZE, archive.offset + slot * POINT_SIZE, status)
 
 
 cdef int propagate_level(Whisper* file, Archive* higher, Archive* lower,
@@ -454,7 +577,7 @@ cdef int propagate_level(Whisper* file, Archive* higher, Archive* lower,
         if buffer == NULL:
             status.code = STATUS_MEMORY
             return STATUS_MEMORY
-        if read_ring(file.fd, higher, buffer_first, span, buffer, status) < 0:
+        if read_ring(&file.io, higher, buffer_first, span, buffer, status) < 0:
             return status.code
 
         for k in range(unique):
@@ -493,7 +616,7 @@ cdef int propagate_level(Whisper* file, Archive* higher, Archive* lower,
         if written == 0:
             return STATUS_OK
         file.bases[lower.index] = lower_base
-        return write_lower_points(file.fd, lower, slots, stamps, results, written, status)
+        return write_lower_points(&file.io, lower, slots, stamps, results, written, status)
     finally:
         free(intervals)
         free(slots)
@@ -560,14 +683,14 @@ cdef int archive_update_core(Whisper* file, int64_t index, const int64_t* timest
             slot = slot_of(run_start[r], base, &archive)
             length = run_first[r + 1] - run_first[r]
             fitting = min(length, archive.points - slot)
-            if write_all(file.fd, packed + run_first[r] * POINT_SIZE, fitting * POINT_SIZE,
+            if write_all(&file.io, packed + run_first[r] * POINT_SIZE, fitting * POINT_SIZE,
                          archive.offset + slot * POINT_SIZE, status) < 0:
                 return status.code
             if slot == 0:
                 first_in_slot_zero = run_first[r]
             if fitting < length:
                 # the rest goes to the ring's start (and past its end if longer, as in whisper)
-                if write_all(file.fd, packed + (run_first[r] + fitting) * POINT_SIZE,
+                if write_all(&file.io, packed + (run_first[r] + fitting) * POINT_SIZE,
                              (length - fitting) * POINT_SIZE, archive.offset, status) < 0:
                     return status.code
                 first_in_slot_zero = run_first[r] + fitting
@@ -646,6 +769,9 @@ cdef int64_t update_many_core(Whisper* file, const int64_t* timestamps, const do
 
 cdef object raise_for(Status* status):
     if status.code == STATUS_SHORT:
+        if status.value:
+            raise EOFError(f"cannot write bytes={status.size} at offset={status.offset}: "
+                           "the mapped file ends first")
         raise EOFError(f"cannot read bytes={status.size} at offset={status.offset}: "
                        "the file ends first")
     if status.code == STATUS_OS:
@@ -657,48 +783,181 @@ cdef object raise_for(Status* status):
     raise MemoryError()
 
 
-def read_at(int fd, int64_t size, int64_t offset):
-    """Exactly `size` bytes at `offset`, or EOFError."""
+cdef class Mapping:
+    """A MAP_SHARED, read-write mmap of a whole file, exported as a writable buffer.
+
+    It holds no file descriptor (unlike Python's mmap, which keeps a dup), so a cache of
+    mappings is not bounded by RLIMIT_NOFILE. close() unmaps once no buffer of it is in use
+    (kernels hold one only for the duration of a call), so a kernel never runs on memory
+    that was unmapped under it.
+    """
+
+    cdef unsigned char* address
+    cdef readonly Py_ssize_t size
+    cdef Py_ssize_t exports
+    cdef bint closing
+
+    def __cinit__(self, int fd, Py_ssize_t size):
+        cdef void* address
+        if size <= 0:
+            raise ValueError(f"cannot map size={size}: must be positive")
+        with nogil:
+            address = mmap(NULL, <size_t>size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+        if address == MAP_FAILED:
+            raise OSError(errno, os.strerror(errno))
+        self.address = <unsigned char*>address
+        self.size = size
+        posix_madvise(address, <size_t>size, POSIX_MADV_RANDOM)
+
+    def __getbuffer__(self, Py_buffer* buffer, int flags):
+        if self.address == NULL or self.closing:
+            raise ValueError("cannot use a closed mapping")
+        PyBuffer_FillInfo(buffer, self, self.address, self.size, 0, flags)
+        self.exports += 1
+
+    def __releasebuffer__(self, Py_buffer* buffer):
+        self.exports -= 1
+        if self.closing and self.exports == 0:
+            self._unmap()
+
+    def __len__(self):
+        return self.size
+
+    @property
+    def closed(self) -> bool:
+        return self.address == NULL or self.closing
+
+    def close(self):
+        """Unmap now, or when the last buffer of it is released."""
+        self.closing = True
+        if self.exports == 0:
+            self._unmap()
+
+    cdef void _unmap(self) noexcept:
+        if self.address != NULL:
+            munmap(self.address, <size_t>self.size)
+            self.address = NULL
+
+    def __dealloc__(self):
+        self._unmap()
+
+
+def map_file(int fd, Py_ssize_t size):
+    """A Mapping of the first `size` bytes of the file open (read-write) as `fd`. The caller
+    checks that the file has all its blocks allocated: storing into a hole needs a block, and
+    a full disk then kills the process with SIGBUS instead of failing a write."""
+    return Mapping(fd, size)
+
+
+def filesystem_magic(int fd):
+    """The filesystem type (statfs f_type) holding `fd`; 0 where the platform cannot say."""
+    cdef long long magic
+    with nogil:
+        magic = carbyne_filesystem_magic(fd)
+    if magic < 0:
+        raise OSError(errno, os.strerror(errno))
+    return magic
+
+
+cdef class _Target:
+    """A kernel call's I/O target: a descriptor, or the buffer of a mapped file (held for
+    the duration of the call)."""
+
+    cdef Io io
+    cdef Py_buffer view
+    cdef bint holding
+
+    cdef int open(self, object target, bint writable) except -1:
+        if isinstance(target, int):
+            self.io.fd = target
+            self.io.base = NULL
+            self.io.size = 0
+            return 0
+        PyObject_GetBuffer(target, &self.view, PyBUF_WRITABLE if writable else PyBUF_SIMPLE)
+        self.holding = True
+        self.io.fd = -1
+        self.io.base = <unsigned char*>self.view.buf
+        self.io.size = self.view.len
+        return 0
+
+    def __dealloc__(self):
+        if self.holding:
+            PyBuffer_Release(&self.view)
+
+
+cdef _Target target_of(object target, bint writable):
+    cdef _Target result = _Target.__new__(_Target)
+    result.open(target, writable)
+    return result
+
+
+def read_at(target, int64_t size, int64_t offset):
+    """Exactly `size` bytes at `offset` of a descriptor or mapped file, or EOFError."""
     cdef Status status
+    cdef _Target where = target_of(target, False)
     cdef bytearray data = bytearray(size)
     cdef unsigned char* buffer = data
     cdef int code
     status.code = STATUS_OK
     with nogil:
-        code = read_exact(fd, buffer, size, offset, &status)
+        code = read_exact(&where.io, buffer, size, offset, &status)
     if code < 0:
         raise_for(&status)
     return bytes(data)
 
 
-def write_at(int fd, const unsigned char[::1] data, int64_t offset):
-    """Write all of `data` at `offset`."""
+def write_at(target, const unsigned char[::1] data, int64_t offset):
+    """Write all of `data` at `offset` (a mapped file: EOFError past its end, nothing written)."""
     cdef Status status
+    cdef _Target where = target_of(target, True)
     cdef int code
     cdef int64_t size = data.shape[0]
     status.code = STATUS_OK
     if size == 0:
         return
     with nogil:
-        code = write_all(fd, &data[0], size, offset, &status)
+        code = write_all(&where.io, &data[0], size, offset, &status)
     if code < 0:
         raise_for(&status)
 
 
 def fill_zeros(int fd, int64_t offset, int64_t length):
-    """Write `length` zero bytes at `offset` (the non-sparse, non-fallocate data area)."""
-    cdef Status status
-    cdef int code = STATUS_OK
-    cdef int64_t chunk
-    status.code = STATUS_OK
+    """Write `length` zero bytes at `offset`: up to 64 blocks of 64 KiB per pwritev."""
+    cdef int64_t blocks
+    cdef ssize_t put
+    cdef int error = 0
     with nogil:
-        while length > 0 and code == STATUS_OK:
-            chunk = min(length, <int64_t>ZERO_BLOCK)
-            code = write_all(fd, ZEROS, chunk, offset, &status)
-            offset += chunk
-            length -= chunk
-    if code < 0:
-        raise_for(&status)
+        while length > 0:
+            blocks = (length + ZERO_BLOCK - 1) // ZERO_BLOCK
+            if blocks == 1:
+                put = carbyne_pwrite_repeated(fd, ZEROS, length, 1, offset)
+            else:  # whole blocks only; the last partial one goes out on its own
+                put = carbyne_pwrite_repeated(fd, ZEROS, ZERO_BLOCK,
+                                              <int>min(blocks - (length % ZERO_BLOCK != 0), 64),
+                                              offset)
+            if put < 0 and errno == EINTR:
+                continue
+            if put <= 0:
+                error = errno if put < 0 else EIO
+                break
+            offset += put
+            length -= put
+    if error:
+        raise OSError(error, os.strerror(error))
+
+
+def allocate(int fd, int64_t offset, int64_t length):
+    """Make `length` bytes at `offset` zeros with their blocks allocated (the file grows to
+    cover them): fallocate(2) where the filesystem supports it, else written zeros."""
+    cdef int error
+    if length <= 0:
+        return
+    with nogil:
+        error = carbyne_fallocate(fd, offset, length)
+    if error == EOPNOTSUPP or error == ENOSYS:
+        fill_zeros(fd, offset, length)
+    elif error:
+        raise OSError(error, os.strerror(error))
 
 
 def pack_points(const int64_t[::1] timestamps, const double[::1] values):
@@ -731,7 +990,7 @@ def unpack_points(const unsigned char[::1] data):
     return timestamps, values
 
 
-def fetch_archive(int fd, int64_t offset, int64_t step, int64_t points, int64_t from_interval,
+def fetch_archive(target, int64_t offset, int64_t step, int64_t points, int64_t from_interval,
                   int64_t until_interval, double[::1] values, uint8_t[::1] known):
     """Read one archive for [from_interval, until_interval) into values/known; returns how
     many values whisper would return (see the twin for the exact rules)."""
@@ -741,26 +1000,27 @@ def fetch_archive(int fd, int64_t offset, int64_t step, int64_t points, int64_t 
     cdef int64_t capacity = min(values.shape[0], known.shape[0])
     if capacity == 0:
         raise ValueError("cannot fetch into empty arrays")
+    cdef _Target where = target_of(target, False)
     status.code = STATUS_OK
     archive.index = 0
     archive.offset = offset
     archive.step = step
     archive.points = points
     with nogil:
-        count = fetch_core(fd, &archive, from_interval, until_interval, &values[0], &known[0],
-                           capacity, &status)
+        count = fetch_core(&where.io, &archive, from_interval, until_interval, &values[0],
+                           &known[0], capacity, &status)
     if count < 0:
         raise_for(&status)
     return count
 
 
-cdef int open_whisper(Whisper* file, int fd, const int64_t[:, ::1] table, int aggregation_type,
-                      double xff, int64_t[::1] bases) except -1:
+cdef int open_whisper(Whisper* file, _Target where, const int64_t[:, ::1] table,
+                      int aggregation_type, double xff, int64_t[::1] bases) except -1:
     if table.shape[0] == 0 or table.shape[1] != 3:
         raise ValueError("cannot update: the archive table needs one (offset, step, points) row per archive")
     if bases.shape[0] != table.shape[0]:
         raise ValueError(f"cannot update: bases holds {bases.shape[0]} entries for {table.shape[0]} archives")
-    file.fd = fd
+    file.io = where.io
     file.table = &table[0, 0]
     file.archives = table.shape[0]
     file.aggregation = aggregation_type
@@ -769,11 +1029,12 @@ cdef int open_whisper(Whisper* file, int fd, const int64_t[:, ::1] table, int ag
     return 0
 
 
-def update_many(int fd, const int64_t[:, ::1] table, int aggregation_type, double xff,
+def update_many(target, const int64_t[:, ::1] table, int aggregation_type, double xff,
                 const int64_t[::1] timestamps, const double[::1] values, int64_t now,
                 int64_t[::1] bases):
     """whisper.file_update_many on points in processing order; returns points kept.
 
+    `target` is a descriptor or a writable buffer holding the whole file (a Mapping).
     `bases` (one int64 per archive, 0 = unknown) caches each archive's slot-0 timestamp
     across calls on the same file; it is read and updated in place."""
     cdef Status status
@@ -782,7 +1043,8 @@ def update_many(int fd, const int64_t[:, ::1] table, int aggregation_type, doubl
     cdef int64_t kept
     if values.shape[0] != n:
         raise ValueError("cannot update: timestamps and values differ in length")
-    open_whisper(&file, fd, table, aggregation_type, xff, bases)
+    cdef _Target where = target_of(target, True)
+    open_whisper(&file, where, table, aggregation_type, xff, bases)
     if n == 0:
         return 0
     status.code = STATUS_OK
@@ -793,7 +1055,7 @@ def update_many(int fd, const int64_t[:, ::1] table, int aggregation_type, doubl
     return kept
 
 
-def archive_update_many(int fd, const int64_t[:, ::1] table, int aggregation_type, double xff,
+def archive_update_many(target, const int64_t[:, ::1] table, int aggregation_type, double xff,
                         int64_t archive, const int64_t[::1] timestamps, const double[::1] values,
                         int64_t[::1] bases):
     """Chronological points into one archive, then propagation (whisper's merge uses this)."""
@@ -803,7 +1065,8 @@ def archive_update_many(int fd, const int64_t[:, ::1] table, int aggregation_typ
     cdef int code
     if values.shape[0] != n:
         raise ValueError("cannot update: timestamps and values differ in length")
-    open_whisper(&file, fd, table, aggregation_type, xff, bases)
+    cdef _Target where = target_of(target, True)
+    open_whisper(&file, where, table, aggregation_type, xff, bases)
     if not 0 <= archive < table.shape[0]:
         raise IndexError(f"cannot update archive={archive}: the file has {table.shape[0]}")
     if n == 0:

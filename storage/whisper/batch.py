@@ -1,69 +1,156 @@
 """WhisperStore: the carbon daemon's writer (and a fast reader) for many Whisper files.
 
-Each write hands all pending points of one metric to the kernels in one call, on a cached
-descriptor with a cached parsed header, using pread/pwrite only; contiguous runs go out as
-one write each. Descriptors live in a bounded LRU (`max_open_files`).
+Each write hands all pending points of one metric to the kernels in one call, with a cached
+parsed header and a cache of each archive's base timestamp, so a warm write costs only the
+reads and writes of its points. Where those go depends on the file:
 
-Each archive's base timestamp is cached with the descriptor too, so a warm write costs only
-the reads and writes of the points themselves (one pwrite, plus one pread and one pwrite per
-lower archive it propagates to).
+- **Mapped** (the usual case): a file whose every block is allocated (created non-sparse or
+  with fallocate, by this store or by whisper.py), on a filesystem that overwrites in place
+  (`MAPPABLE_FILESYSTEMS`), is mapped MAP_SHARED once and its descriptor closed. A
+  1-point write is then a few memory loads and stores, no system call. Linux keeps mmap
+  and read/write coherent (one page cache), so whisper.py in other processes reads and
+  writes the same bytes. Mappings live in an LRU of `max_mapped_files` (default: half of
+  vm.max_map_count); they hold no descriptor, so RLIMIT_NOFILE stops mattering.
+- **Descriptor**: everything else (sparse files, other filesystems, read-only files, a
+  failed mmap) keeps an open descriptor and uses pread/pwrite, in an LRU of
+  `max_open_files` (default: half the process's RLIMIT_NOFILE soft limit).
+
+Why only fully allocated files on in-place filesystems: a store into a hole of a mapped
+file (or into a copy-on-write extent) needs a new block, and when the disk is full the
+kernel answers with SIGBUS, which kills the daemon, where a pwrite would just fail with
+ENOSPC. For the same reason nothing is ever touched past the end of a mapping: the
+kernels bounds-check every access against the size the file had when it was mapped,
+and a write batch that could run past the end of the file (whisper lets a run of more
+future points than a ring holds spill onward) goes through a descriptor instead.
 
 Staying correct while other tools work on the files: a handle not checked for
-`revalidate_after` seconds (default 1) is checked before use, at two system calls: a stat of
-the path notices a file replaced or removed (whisper-resize, rm) and reopens it, and a read
-of the header bytes notices in-place metadata changes (whisper-set-aggregation-method) and
-re-parses them. That leaves the same short window whisper-resize itself has (points written
-between its copy and its rename are lost with or without this store).
+`revalidate_after` seconds (default 1) is checked before use with one stat of the path. A
+file replaced or removed (whisper-resize renames a new file over the old one; rm) is
+reopened; a mapped file that shrank (truncated in place) is refused as CorruptWhisperFile
+and its mapping dropped before anything touches the lost pages; one that lost allocated
+blocks is reopened on the descriptor path; changed header bytes (whisper-set-aggregation-
+method) are re-parsed. That leaves a window of at most `revalidate_after`: points written
+between whisper-resize's copy and its rename are lost (as with whisper.py itself), and a
+file truncated in place inside the window would still fault on its lost pages (no Whisper
+tool truncates a file in place).
 
-Thread safety: one writer thread plus any number of reader threads. The LRU is guarded by a
-lock; a descriptor evicted while another thread still uses it is closed by its last user.
+Thread safety: one writer thread plus any number of reader threads. The LRUs are guarded by
+a lock; a handle evicted while another thread still uses it is closed (or unmapped) by its
+last user.
 """
 from __future__ import annotations
 
 import os
+import resource
+import stat
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from . import file, kernels
+from .errors import CorruptWhisperFile
 from .format import Header
 
 _OPEN_FLAGS = getattr(os, "O_CLOEXEC", 0)
+_INT64 = np.dtype(np.int64)
+
+# statfs f_type of filesystems that overwrite allocated blocks in place, so a store into a
+# mapped, fully allocated file never needs a new block (btrfs, zfs, and xfs's reflinked
+# extents copy on write, and could SIGBUS on a full disk).
+MAPPABLE_FILESYSTEMS = frozenset({
+    0xEF53,      # ext2, ext3, ext4
+    0x01021994,  # tmpfs
+})
+
+_BLOCK_UNIT = 512  # st_blocks counts 512-byte units
+
+
+def default_max_open_files() -> int:
+    """Half the process's open-file soft limit (the rest is left for sockets and the like),
+    between 64 and 65,536."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        soft = 1 << 20
+    return max(64, min(soft // 2, 65_536))
+
+
+def default_max_mapped_files() -> int:
+    """Half of vm.max_map_count (each mapping is one of the process's memory areas, and
+    malloc, libraries and threads need the rest), at most 65,536."""
+    try:
+        limit = int(Path("/proc/sys/vm/max_map_count").read_text())
+    except (OSError, ValueError):
+        limit = 65_530  # Linux's default
+    return max(0, min(limit // 2, 65_536))
+
+
+def fully_allocated(status: os.stat_result) -> bool:
+    """Whether every byte of a regular file has a block (no holes), from its stat."""
+    return stat.S_ISREG(status.st_mode) and status.st_blocks * _BLOCK_UNIT >= status.st_size
 
 
 @dataclass(eq=False)
 class _Handle:
-    """An open file with its parsed header; `users` counts threads inside a call with it."""
+    """An open file with its parsed header; `users` counts threads inside a call with it.
 
-    fd: int
+    `target` is what the kernels work on: the file's Mapping (its descriptor is closed) or
+    its open descriptor.
+    """
+
+    target: object
     header: Header
     header_bytes: bytes
-    identity: tuple[int, int]  # (st_dev, st_ino) of the file the descriptor is open on
+    identity: tuple[int, int]  # (st_dev, st_ino) of the file the handle is on
     bases: np.ndarray  # the kernels' cache of each archive's slot-0 timestamp
     checked_at: float = field(default_factory=time.monotonic)
     users: int = 0
     retired: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+    mapped: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.mapped = not isinstance(self.target, int)
+
+    def close(self) -> None:
+        if self.mapped:
+            self.target.close()
+        else:
+            os.close(self.target)
 
 
 class WhisperStore:
-    """Write and read Whisper files by path, byte-identical to whisper.update_many / fetch."""
+    """Write and read Whisper files by path, byte-identical to whisper.update_many / fetch.
 
-    def __init__(self, max_open_files: int = 512, sparse: bool = False,
-                 fallocate: bool = False) -> None:
+    `max_open_files` bounds open descriptors and `max_mapped_files` mappings (None: sized
+    from the process's limits, see default_max_open_files / default_max_mapped_files;
+    `max_mapped_files=0` never maps). `sparse` / `fallocate` choose how create() allocates,
+    as whisper.create's arguments do.
+    """
+
+    def __init__(self, max_open_files: int | None = None, sparse: bool = False,
+                 fallocate: bool = False, *, max_mapped_files: int | None = None) -> None:
+        if max_open_files is None:
+            max_open_files = default_max_open_files()
+        if max_mapped_files is None:
+            max_mapped_files = default_max_mapped_files()
         if max_open_files < 1:
             raise ValueError(f"cannot keep max_open_files={max_open_files}: must be at least 1")
+        if max_mapped_files < 0:
+            raise ValueError(f"cannot keep max_mapped_files={max_mapped_files}: must not be negative")
         self.max_open_files = max_open_files
+        self.max_mapped_files = max_mapped_files
         self.revalidate_after = 1.0  # seconds a handle is trusted before its path is re-checked
         self.sparse = sparse
         self.fallocate = fallocate
-        self._handles: OrderedDict[str, _Handle] = OrderedDict()
+        self._descriptors: OrderedDict[str, _Handle] = OrderedDict()
+        self._mappings: OrderedDict[str, _Handle] = OrderedDict()
+        self._mappable_devices: dict[int, bool] = {}
         self._lock = threading.Lock()
-
 
     def exists(self, path: str | os.PathLike) -> bool:
         return os.path.exists(path)
@@ -79,9 +166,11 @@ class WhisperStore:
         except FileNotFoundError:  # a parent folder is missing: make it, once
             os.makedirs(os.path.dirname(key) or ".", exist_ok=True)
             fd = file.create_file(key, header, sparse=self.sparse, fallocate=self.fallocate)
-        status = os.fstat(fd)
-        handle = _Handle(fd, header, header.packed, (status.st_dev, status.st_ino),
-                         file.unknown_bases(header))
+        try:
+            handle = self._handle_on(fd, key, header, header.packed, os.fstat(fd), writable=True)
+        except BaseException:
+            os.close(fd)
+            raise
         self._remember(key, handle)
 
     def write(self, path: str | os.PathLike, timestamps: np.ndarray, values: np.ndarray,
@@ -93,27 +182,34 @@ class WhisperStore:
         the file's retention (older ones are dropped, as whisper drops them).
         """
         stamps = np.asarray(timestamps)
-        if stamps.dtype.kind == "f":
-            if not np.isfinite(stamps).all():
+        if stamps.dtype != _INT64:
+            if stamps.dtype.kind == "f" and not np.isfinite(stamps).all():
                 raise ValueError(f"cannot write timestamps to path={os.fspath(path)!r}: not all finite")
-        stamps = stamps.astype(np.int64, copy=False)  # truncates towards zero, like int()
+            stamps = stamps.astype(np.int64)  # truncates towards zero, like int()
         points = np.asarray(values, dtype=np.float64)
         if stamps.shape != points.shape or stamps.ndim != 1:
             raise ValueError(
                 f"cannot write path={os.fspath(path)!r}: {stamps.shape} timestamps for "
                 f"{points.shape} values"
             )
-        if not len(stamps):
+        count = len(stamps)
+        if count > 1:
+            stamps, points = file.newest_first(stamps, points, last_wins=True)
+        elif count == 0:
             return 0
-        stamps, points = file.newest_first(stamps, points, last_wins=True)
-        stamps = np.ascontiguousarray(stamps)
-        points = np.ascontiguousarray(points)
+        if not (stamps.flags.c_contiguous and points.flags.c_contiguous):
+            stamps = np.ascontiguousarray(stamps)
+            points = np.ascontiguousarray(points)
         key = os.fspath(path)
         handle = self._acquire(key)
         try:
             with handle.lock:  # whisper's writes to one file never interleave
-                return file.update_points(handle.fd, key, handle.header, stamps, points, now,
-                                          handle.bases)
+                # whisper lets a run longer than a ring spill past it (see FORMAT.md), so
+                # only a batch of at most the smallest ring's points surely stays inside
+                if handle.mapped and count > handle.header.smallest_ring:
+                    return self._write_through_descriptor(key, handle, stamps, points, now)
+                return file.update_points(handle.target, key, handle.header, stamps, points,
+                                          now, handle.bases)
         finally:
             self._release(handle)
 
@@ -123,7 +219,7 @@ class WhisperStore:
         key = os.fspath(path)
         handle = self._acquire(key)
         try:
-            result = file.fetch(handle.fd, key, handle.header, from_time, until_time, now)
+            result = file.fetch(handle.target, key, handle.header, from_time, until_time, now)
         finally:
             self._release(handle)
         if result is None:
@@ -141,10 +237,12 @@ class WhisperStore:
             self._release(handle)
 
     def close(self) -> None:
-        """Close every cached descriptor (those in use close when their call ends)."""
+        """Close every cached descriptor and mapping (those in use close when their call
+        ends). The store stays usable: later calls open files again."""
         with self._lock:
-            handles = list(self._handles.values())
-            self._handles.clear()
+            handles = [*self._descriptors.values(), *self._mappings.values()]
+            self._descriptors.clear()
+            self._mappings.clear()
         for handle in handles:
             self._retire(handle)
 
@@ -154,17 +252,44 @@ class WhisperStore:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
+    def _write_through_descriptor(self, key: str, handle: _Handle, stamps: np.ndarray,
+                                  points: np.ndarray, now: int | None) -> int:
+        """A batch that may write past the end of a mapped file: whisper's pwrite grows the
+        file there, so do exactly that on a descriptor opened for this one call."""
+        fd = os.open(key, os.O_RDWR | _OPEN_FLAGS)
+        try:
+            status = os.fstat(fd)
+            header, bases = handle.header, handle.bases
+            if (status.st_dev, status.st_ino) != handle.identity:  # replaced just now
+                self._forget(key, handle)
+                header = file.read_header(fd, key)
+                bases = file.unknown_bases(header)
+            return file.update_points(fd, key, header, stamps, points, now, bases)
+        finally:
+            os.close(fd)
+
     def _acquire(self, key: str) -> _Handle:
         """A current handle for `key`, counted as in use until _release."""
         with self._lock:
-            handle = self._handles.get(key)
+            handle = self._mappings.get(key)
+            if handle is not None:
+                self._mappings.move_to_end(key)
+            else:
+                handle = self._descriptors.get(key)
+                if handle is not None:
+                    self._descriptors.move_to_end(key)
             if handle is not None:
                 handle.users += 1
-                self._handles.move_to_end(key)
         if handle is not None:
             if time.monotonic() - handle.checked_at < self.revalidate_after:
                 return handle
-            if self._still_current(key, handle):
+            try:
+                current = self._still_current(key, handle)
+            except BaseException:
+                self._forget(key, handle)
+                self._release(handle)
+                raise
+            if current:
                 handle.checked_at = time.monotonic()
                 return handle
             self._forget(key, handle)
@@ -176,51 +301,106 @@ class WhisperStore:
         return handle
 
     def _still_current(self, key: str, handle: _Handle) -> bool:
+        """False when the path now names another file (or none, or a mapped file that lost
+        blocks); raises CorruptWhisperFile for a mapped file that shrank; re-parses a header
+        changed in place."""
         try:
             status = os.stat(key)
         except FileNotFoundError:
             return False
         if (status.st_dev, status.st_ino) != handle.identity:
             return False
-        with file.corrupt_if_short(key):
-            if kernels.read_at(handle.fd, len(handle.header_bytes), 0) != handle.header_bytes:
+        if handle.mapped:
+            if status.st_size < len(handle.target):
+                raise CorruptWhisperFile(
+                    f"cannot use path={key!r}: it shrank from {len(handle.target)} to "
+                    f"{status.st_size} bytes while mapped (truncated in place)", key)
+            if not fully_allocated(status):
+                return False  # holes punched: reopen on the descriptor path
+            size = len(handle.target)
+        else:
+            size = status.st_size
+        try:
+            if kernels.read_at(handle.target, len(handle.header_bytes), 0) != handle.header_bytes:
                 # metadata changed in place: re-parse it
                 with handle.lock:
-                    handle.header = file.read_header(handle.fd, key)
-                    handle.header_bytes = kernels.read_at(handle.fd, handle.header.size, 0)
+                    data = file.header_bytes_of(handle.target, size)
+                    handle.header = file.parse_header_once(data, size, key)
+                    handle.header_bytes = data
                     handle.bases = file.unknown_bases(handle.header)
+        except EOFError as error:
+            raise CorruptWhisperFile(str(error), key) from None
         return True
 
     def _open(self, key: str) -> _Handle:
+        writable = True
         try:
             fd = os.open(key, os.O_RDWR | _OPEN_FLAGS)
         except PermissionError:
             fd = os.open(key, os.O_RDONLY | _OPEN_FLAGS)  # readable only: fetch still works
+            writable = False
         try:
             data, status = file.read_header_bytes(fd)
             header = file.parse_header_once(data, status.st_size, key)
-            return _Handle(fd, header, data, (status.st_dev, status.st_ino),
-                           file.unknown_bases(header))
+            return self._handle_on(fd, key, header, data, status, writable)
         except BaseException:
             os.close(fd)
             raise
 
+    def _handle_on(self, fd: int, key: str, header: Header, header_bytes: bytes,
+                   status: os.stat_result, writable: bool) -> _Handle:
+        """A handle on the open file `fd`: mapped (and `fd` closed) when it can be."""
+        mapping = self._map(fd, status) if writable else None
+        if mapping is not None:
+            os.close(fd)
+        return _Handle(fd if mapping is None else mapping, header, header_bytes,
+                       (status.st_dev, status.st_ino), file.unknown_bases(header))
+
+    def _map(self, fd: int, status: os.stat_result) -> object | None:
+        """The file's mapping, or None where mapping it could ever fault: not allowed, holes,
+        a copy-on-write or unknown filesystem, no address space left, or a size that
+        changed while mapping."""
+        if self.max_mapped_files == 0 or not fully_allocated(status) or status.st_size == 0:
+            return None
+        mappable = self._mappable_devices.get(status.st_dev)
+        if mappable is None:
+            mappable = kernels.filesystem_magic(fd) in MAPPABLE_FILESYSTEMS
+            self._mappable_devices[status.st_dev] = mappable
+        if not mappable:
+            return None
+        try:
+            mapping = kernels.map_file(fd, status.st_size)
+        except OSError:  # e.g. ENOMEM at vm.max_map_count: the descriptor path still works
+            return None
+        after = os.fstat(fd)
+        if after.st_size < status.st_size or not fully_allocated(after):
+            mapping.close()
+            return None
+        return mapping
+
     def _remember(self, key: str, handle: _Handle) -> None:
         evicted = []
         with self._lock:
-            previous = self._handles.pop(key, None)
-            if previous is not None:
-                evicted.append(previous)
-            self._handles[key] = handle
-            while len(self._handles) > self.max_open_files:
-                evicted.append(self._handles.popitem(last=False)[1])
+            for cache in (self._descriptors, self._mappings):
+                previous = cache.pop(key, None)
+                if previous is not None:
+                    evicted.append(previous)
+            if handle.mapped:
+                self._mappings[key] = handle
+                while len(self._mappings) > self.max_mapped_files:
+                    evicted.append(self._mappings.popitem(last=False)[1])
+            else:
+                self._descriptors[key] = handle
+                while len(self._descriptors) > self.max_open_files:
+                    evicted.append(self._descriptors.popitem(last=False)[1])
         for old in evicted:
             self._retire(old)
 
     def _forget(self, key: str, handle: _Handle) -> None:
         with self._lock:
-            if self._handles.get(key) is handle:
-                del self._handles[key]
+            for cache in (self._descriptors, self._mappings):
+                if cache.get(key) is handle:
+                    del cache[key]
         self._retire(handle)
 
     def _retire(self, handle: _Handle) -> None:
@@ -230,12 +410,11 @@ class WhisperStore:
             handle.retired = True
             close_now = handle.users == 0
         if close_now:
-            os.close(handle.fd)
+            handle.close()
 
     def _release(self, handle: _Handle) -> None:
         with self._lock:
             handle.users -= 1
             close_now = handle.retired and handle.users == 0
         if close_now:
-            os.close(handle.fd)
-
+            handle.close()

@@ -87,15 +87,27 @@ def read_header_bytes(fd: int) -> tuple[bytes, os.stat_result]:
     fstat."""
     data = os.pread(fd, _HEADER_PROBE, 0)
     status = os.fstat(fd)
-    file_size = status.st_size
+    return _whole_header(data, status.st_size, lambda size: os.pread(fd, size, 0)), status
+
+
+def header_bytes_of(target, file_size: int) -> bytes:
+    """read_header_bytes' bytes from a kernel target (a descriptor or a mapped file) of
+    `file_size` bytes."""
+    return _whole_header(kernels.read_at(target, min(_HEADER_PROBE, file_size), 0), file_size,
+                         lambda size: kernels.read_at(target, size, 0))
+
+
+def _whole_header(data: bytes, file_size: int, read) -> bytes:
+    """`data` (the file's first bytes) cut or extended to the header the archive count asks
+    for, as far as the file has it."""
     if len(data) >= METADATA_SIZE:
         count = struct.unpack_from("!L", data, METADATA_SIZE - 4)[0]
         needed = METADATA_SIZE + ARCHIVE_INFO_SIZE * count
         if len(data) < needed <= file_size:
-            data = os.pread(fd, needed, 0)
+            data = read(needed)
         elif needed <= len(data):
             data = data[:needed]
-    return data, status
+    return data
 
 
 def plan_create(archive_list, x_files_factor=None, aggregation_method=None) -> Header:
@@ -131,9 +143,12 @@ def create_file(path: str | os.PathLike, header: Header, *, sparse: bool = False
                 autoflush: bool = False) -> int:
     """Create `path` holding `header` and an empty data area; returns the open O_RDWR fd.
 
-    The data area is allocated like whisper.create: posix_fallocate when `fallocate` (and
-    the platform has it), else one zero byte at the end when `sparse`, else written zeros.
-    A file that exists already is refused; a file that fails half-way is removed.
+    The bytes are whisper.create's whatever the options. `sparse` (without `fallocate`)
+    writes one zero byte at the end, leaving a hole as whisper does. Otherwise the data area
+    gets every block allocated, as whisper's written zeros (or its posix_fallocate) give it:
+    by fallocate(2), which hands out zeroed blocks without writing 3 MB of zeros through the
+    page cache, falling back to written zeros where the filesystem cannot. A file that
+    exists already is refused; a file that fails half-way is removed.
     """
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
@@ -147,12 +162,10 @@ def create_file(path: str | os.PathLike, header: Header, *, sparse: bool = False
         kernels.write_at(fd, header.packed, 0)
         data_start = header.size
         data_end = max(archive.end for archive in header.archives)
-        if fallocate and hasattr(os, "posix_fallocate"):
-            os.posix_fallocate(fd, data_start, data_end - data_start)
-        elif sparse:
+        if sparse and not fallocate:
             kernels.write_at(fd, b"\x00", data_end - 1)
         else:
-            kernels.fill_zeros(fd, data_start, data_end - data_start)
+            kernels.allocate(fd, data_start, data_end - data_start)
         if autoflush:
             os.fsync(fd)
     except BaseException:
@@ -201,20 +214,20 @@ def unknown_bases(header: Header) -> np.ndarray:
     return np.zeros(len(header.archives), dtype=np.int64)
 
 
-def update_points(fd: int, name: str, header: Header, timestamps: np.ndarray,
+def update_points(target, name: str, header: Header, timestamps: np.ndarray,
                   values: np.ndarray, now=None, bases: np.ndarray | None = None) -> int:
     """whisper.file_update_many on points already in processing order (newest first).
 
-    Returns how many points fell inside some archive (the rest are dropped as too old).
-    `bases` is the kernels' per-file base cache (see unknown_bases); keep one per open file
-    to save reads, or leave it None.
+    `target` is a descriptor or a mapped file (see kernels). Returns how many points fell
+    inside some archive (the rest are dropped as too old). `bases` is the kernels' per-file
+    base cache (see unknown_bases); keep one per open file to save reads, or leave it None.
     """
     if now is None:
         now = current_time()
     if bases is None:
         bases = unknown_bases(header)
     try:
-        return kernels.update_many(fd, header.table, header.aggregation_type,
+        return kernels.update_many(target, header.table, header.aggregation_type,
                                    header.x_files_factor, timestamps, values, kernel_now(now),
                                    bases)
     except EOFError as error:
@@ -258,9 +271,10 @@ def select_archive(header: Header, from_time: int, now: int, archive_to_select=N
     return header.archives[-1]
 
 
-def fetch(fd: int, name: str, header: Header, from_time, until_time=None, now=None,
+def fetch(target, name: str, header: Header, from_time, until_time=None, now=None,
           archive_to_select=None) -> FetchResult | None:
-    """whisper.file_fetch, returning arrays: (timeInfo, values with NaN, known mask) or None."""
+    """whisper.file_fetch on a descriptor or mapped file, returning arrays: (timeInfo,
+    values with NaN, known mask) or None."""
     if now is None:
         now = current_time()
     if until_time is None:
@@ -280,10 +294,10 @@ def fetch(fd: int, name: str, header: Header, from_time, until_time=None, now=No
     if until_time > now:
         until_time = now
     archive = select_archive(header, from_time, now, archive_to_select)
-    return archive_fetch(fd, name, archive, from_time, until_time)
+    return archive_fetch(target, name, archive, from_time, until_time)
 
 
-def archive_fetch(fd: int, name: str, archive: ArchiveInfo, from_time, until_time) -> FetchResult:
+def archive_fetch(target, name: str, archive: ArchiveInfo, from_time, until_time) -> FetchResult:
     """Read one archive for (from_time, until_time], aligned as whisper aligns it."""
     step = archive.seconds_per_point
     from_interval = int(from_time - (from_time % step)) + step
@@ -294,7 +308,7 @@ def archive_fetch(fd: int, name: str, archive: ArchiveInfo, from_time, until_tim
     values = np.empty(capacity, dtype=np.float64)
     known = np.empty(capacity, dtype=np.uint8)
     try:
-        count = kernels.fetch_archive(fd, archive.offset, step, archive.points, from_interval,
+        count = kernels.fetch_archive(target, archive.offset, step, archive.points, from_interval,
                                       until_interval, values, known)
     except EOFError as error:
         raise CorruptWhisperFile(str(error), name) from None

@@ -127,6 +127,11 @@ class Header:
         return table
 
     @cached_property
+    def smallest_ring(self) -> int:
+        """The fewest points any archive holds."""
+        return min(archive.points for archive in self.archives)
+
+    @cached_property
     def packed(self) -> bytes:
         """The header's bytes as they start the file (see pack_header)."""
         return pack_header(self)

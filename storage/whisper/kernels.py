@@ -1,6 +1,8 @@
 """The Whisper kernels this process runs: the compiled native.whisper_kernels when it was built,
 else its pure twin storage.whisper.kernels_py (same functions, slower). `NATIVE` says which;
 a test fails when it is False, so a broken build cannot pass unnoticed on the slow path.
+
+Kernels take a *target*: a file descriptor, or the buffer of a whole mapped file (map_file).
 """
 try:
     from native import whisper_kernels as _implementation
@@ -19,3 +21,6 @@ pack_points = _implementation.pack_points
 unpack_points = _implementation.unpack_points
 read_at = _implementation.read_at
 write_at = _implementation.write_at
+allocate = _implementation.allocate
+map_file = _implementation.map_file
+filesystem_magic = _implementation.filesystem_magic

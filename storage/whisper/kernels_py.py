@@ -4,14 +4,20 @@ Same functions, arguments and results as the compiled module; tests run both on 
 inputs and compare. The code follows whisper 1.1.10's algorithm step by step (one read or
 write per step), so it doubles as the specification the compiled kernels are checked against.
 
-Files are int descriptors, read and written with pread/pwrite (no file position moves, so
-readers and one writer can share a descriptor). A *table* is Header.table: one (offset, secondsPerPoint, points) int64 row per archive.
+A *target* is where a kernel reads and writes: an int descriptor (pread/pwrite, so no
+file position moves and readers and one writer can share it) or a writable buffer holding
+the whole file (a mapping from map_file; nothing past its end is touched). A *table* is
+Header.table: one (offset, secondsPerPoint, points) int64 row per archive.
 
-Errors: EOFError when the file ends before a read does (drivers turn it into
-CorruptWhisperFile), OverflowError for a timestamp that a uint32 cannot hold, OSError from I/O.
+Errors: EOFError when the file (or mapping) ends before a read or a mapped write does
+(drivers turn it into CorruptWhisperFile), OverflowError for a timestamp that a uint32
+cannot hold, OSError from I/O.
 """
 from __future__ import annotations
 
+import ctypes
+import errno
+import mmap
 import os
 
 import numpy as np
@@ -22,27 +28,74 @@ _ZERO_CHUNK_SIZE = 1 << 20
 _POINT_DTYPE = np.dtype([("timestamp", ">u4"), ("value", ">f8")])
 
 
-def read_at(fd: int, size: int, offset: int) -> bytes:
-    """Exactly `size` bytes at `offset`, or EOFError."""
-    data = os.pread(fd, size, offset)
+def _inside(target, size: int, offset: int) -> bool:
+    return 0 <= offset and 0 <= size and offset + size <= len(target)
+
+
+def read_at(target, size: int, offset: int) -> bytes:
+    """Exactly `size` bytes at `offset` of a descriptor or mapped file, or EOFError."""
+    if isinstance(target, int):
+        data = os.pread(target, size, offset)
+    else:
+        data = bytes(memoryview(target)[offset:offset + size]) if _inside(target, size, offset) else b""
     if len(data) != size:
         raise EOFError(f"cannot read bytes={size} at offset={offset}: the file ends first")
     return data
 
 
-def write_at(fd: int, data: bytes, offset: int) -> None:
-    """Write all of `data` at `offset`."""
+def write_at(target, data: bytes, offset: int) -> None:
+    """Write all of `data` at `offset` (a mapped file: EOFError past its end, nothing written)."""
+    if not isinstance(target, int):
+        if not _inside(target, len(data), offset):
+            raise EOFError(f"cannot write bytes={len(data)} at offset={offset}: "
+                           "the mapped file ends first")
+        memoryview(target)[offset:offset + len(data)] = data
+        return
     written = 0
     while written < len(data):
-        written += os.pwrite(fd, data[written:], offset + written)
+        written += os.pwrite(target, data[written:], offset + written)
 
 
 def fill_zeros(fd: int, offset: int, length: int) -> None:
-    """Write `length` zero bytes at `offset` (the non-sparse, non-fallocate data area)."""
+    """Write `length` zero bytes at `offset`."""
     zeros = bytes(min(length, _ZERO_CHUNK_SIZE))
     end = offset + length
     while offset < end:
         offset += os.pwrite(fd, zeros[:end - offset], offset)
+
+
+def allocate(fd: int, offset: int, length: int) -> None:
+    """Make `length` bytes at `offset` zeros with their blocks allocated (the file grows to
+    cover them): fallocate where the filesystem supports it, else written zeros."""
+    if length <= 0:
+        return
+    try:
+        os.posix_fallocate(fd, offset, length)
+    except OSError as error:
+        if error.errno not in (errno.EOPNOTSUPP, errno.ENOSYS):
+            raise
+        fill_zeros(fd, offset, length)
+
+
+def map_file(fd: int, size: int) -> mmap.mmap:
+    """A MAP_SHARED read-write mapping of the first `size` bytes of `fd`'s file, advised
+    RANDOM. (Python's mmap keeps a duplicate of the descriptor; the compiled Mapping
+    does not.) The caller checks that every block of the file is allocated."""
+    if size <= 0:
+        raise ValueError(f"cannot map size={size}: must be positive")
+    mapping = mmap.mmap(fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    mapping.madvise(mmap.MADV_RANDOM)
+    return mapping
+
+
+def filesystem_magic(fd: int) -> int:
+    """The filesystem type (statfs f_type, the first field of struct statfs) holding `fd`."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    status = ctypes.create_string_buffer(512)  # larger than any struct statfs
+    if libc.fstatfs(fd, status) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    return ctypes.c_long.from_buffer(status).value
 
 
 def pack_points(timestamps: np.ndarray, values: np.ndarray) -> bytes:
@@ -63,16 +116,16 @@ def unpack_points(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     return points["timestamp"].astype(np.int64), points["value"].astype(np.float64)
 
 
-def _base_timestamp(fd: int, offset: int) -> int:
+def _base_timestamp(target, offset: int) -> int:
     """Timestamp of an archive's first slot; 0 means the archive was never written."""
-    return POINT.unpack(read_at(fd, POINT_SIZE, offset))[0]
+    return POINT.unpack(read_at(target, POINT_SIZE, offset))[0]
 
 
-def _known_base(fd: int, table: np.ndarray, archive: int, bases: np.ndarray) -> int:
+def _known_base(target, table: np.ndarray, archive: int, bases: np.ndarray) -> int:
     """_base_timestamp, answered from `bases` when known (not 0). A known base stays valid:
     whisper only overwrites slot 0 with a timestamp that maps to slot 0 again."""
     if not bases[archive]:
-        bases[archive] = _base_timestamp(fd, int(table[archive, 0]))
+        bases[archive] = _base_timestamp(target, int(table[archive, 0]))
     return int(bases[archive])
 
 
@@ -80,15 +133,15 @@ def _slot(interval: int, base: int, step: int, points: int) -> int:
     return ((interval - base) // step) % points
 
 
-def _read_ring(fd, offset: int, points: int, first_slot: int, end_slot: int) -> bytes:
+def _read_ring(target, offset: int, points: int, first_slot: int, end_slot: int) -> bytes:
     """Slots first..end (end excluded) of a ring; equal slots mean the whole ring, as in whisper."""
     if first_slot < end_slot:
-        return read_at(fd, (end_slot - first_slot) * POINT_SIZE, offset + first_slot * POINT_SIZE)
-    tail = read_at(fd, (points - first_slot) * POINT_SIZE, offset + first_slot * POINT_SIZE)
-    return tail + read_at(fd, end_slot * POINT_SIZE, offset)
+        return read_at(target, (end_slot - first_slot) * POINT_SIZE, offset + first_slot * POINT_SIZE)
+    tail = read_at(target, (points - first_slot) * POINT_SIZE, offset + first_slot * POINT_SIZE)
+    return tail + read_at(target, end_slot * POINT_SIZE, offset)
 
 
-def fetch_archive(fd, offset: int, step: int, points: int, from_interval: int,
+def fetch_archive(target, offset: int, step: int, points: int, from_interval: int,
                   until_interval: int, values: np.ndarray, known: np.ndarray) -> int:
     """Read one archive's points for [from_interval, until_interval) into values/known.
 
@@ -96,7 +149,7 @@ def fetch_archive(fd, offset: int, step: int, points: int, from_interval: int,
     from_interval + i*step and known[i] says whether its slot held that timestamp (values
     is NaN where not). Like whisper, a range longer than the ring returns fewer values.
     """
-    base = _base_timestamp(fd, offset)
+    base = _base_timestamp(target, offset)
     if base == 0:
         count = max(0, (until_interval - from_interval) // step)
         values[:count] = np.nan
@@ -104,7 +157,7 @@ def fetch_archive(fd, offset: int, step: int, points: int, from_interval: int,
         return count
     first = _slot(from_interval, base, step, points)
     end = _slot(until_interval, base, step, points)
-    timestamps, stored = unpack_points(_read_ring(fd, offset, points, first, end))
+    timestamps, stored = unpack_points(_read_ring(target, offset, points, first, end))
     count = len(timestamps)
     hit = timestamps == from_interval + step * np.arange(count, dtype=np.int64)
     values[:count] = np.where(hit, stored, np.nan)
@@ -112,7 +165,7 @@ def fetch_archive(fd, offset: int, step: int, points: int, from_interval: int,
     return count
 
 
-def update_many(fd, table: np.ndarray, aggregation_type: int, xff: float,
+def update_many(target, table: np.ndarray, aggregation_type: int, xff: float,
                 timestamps: np.ndarray, values: np.ndarray, now: int, bases: np.ndarray) -> int:
     """whisper.file_update_many: points in processing order (newest first); returns points kept.
 
@@ -131,7 +184,7 @@ def update_many(fd, table: np.ndarray, aggregation_type: int, xff: float,
         age = now - int(timestamps[index])
         while archive < len(table) and table[archive, 1] * table[archive, 2] < age:
             if batch:
-                _commit(fd, table, aggregation_type, xff, archive, batch, timestamps, values, bases)
+                _commit(target, table, aggregation_type, xff, archive, batch, timestamps, values, bases)
                 batch = []
             archive += 1
         if archive == len(table):
@@ -139,17 +192,17 @@ def update_many(fd, table: np.ndarray, aggregation_type: int, xff: float,
         batch.append(index)
         kept += 1
     if archive < len(table) and batch:
-        _commit(fd, table, aggregation_type, xff, archive, batch, timestamps, values, bases)
+        _commit(target, table, aggregation_type, xff, archive, batch, timestamps, values, bases)
     return kept
 
 
-def _commit(fd, table, aggregation_type, xff, archive, batch, timestamps, values, bases) -> None:
+def _commit(target, table, aggregation_type, xff, archive, batch, timestamps, values, bases) -> None:
     chronological = batch[::-1]
-    archive_update_many(fd, table, aggregation_type, xff, archive,
+    archive_update_many(target, table, aggregation_type, xff, archive,
                         timestamps[chronological], values[chronological], bases)
 
 
-def archive_update_many(fd, table: np.ndarray, aggregation_type: int, xff: float,
+def archive_update_many(target, table: np.ndarray, aggregation_type: int, xff: float,
                         archive: int, timestamps: np.ndarray, values: np.ndarray,
                         bases: np.ndarray) -> None:
     """Write chronological points into one archive, then propagate them to lower ones.
@@ -176,7 +229,7 @@ def archive_update_many(fd, table: np.ndarray, aggregation_type: int, xff: float
         previous = interval
     runs.append((previous - step * (len(run) - 1), b"".join(run)))
 
-    base = _known_base(fd, table, archive, bases)  # read once for the whole batch
+    base = _known_base(target, table, archive, bases)  # read once for the whole batch
     if base == 0:
         base = runs[0][0]
     archive_end = offset + points * POINT_SIZE
@@ -186,12 +239,12 @@ def archive_update_many(fd, table: np.ndarray, aggregation_type: int, xff: float
         position = offset + _slot(start, base, step, points) * POINT_SIZE
         beyond = position + len(packed) - archive_end
         if beyond > 0:
-            write_at(fd, packed[:-beyond], position)
-            write_at(fd, packed[-beyond:], offset)  # may run past the ring, as in whisper
+            write_at(target, packed[:-beyond], position)
+            write_at(target, packed[-beyond:], offset)  # may run past the ring, as in whisper
             slot_zero = POINT.unpack_from(packed, len(packed) - beyond)[0]
             overflowed = overflowed or beyond > points * POINT_SIZE
         else:
-            write_at(fd, packed, position)
+            write_at(target, packed, position)
             if position == offset:
                 slot_zero = POINT.unpack_from(packed)[0]
     if overflowed:  # other archives' slots were overwritten: forget every known base
@@ -207,23 +260,23 @@ def archive_update_many(fd, table: np.ndarray, aggregation_type: int, xff: float
         intervals = set(interval - interval % lower_step for interval in aligned)
         propagated = False
         for interval in intervals:  # a set's iteration order, exactly what whisper uses
-            if _propagate(fd, table, aggregation_type, xff, interval, higher, lower, bases):
+            if _propagate(target, table, aggregation_type, xff, interval, higher, lower, bases):
                 propagated = True
         if not propagated:
             break
         higher = lower
 
 
-def _propagate(fd, table, aggregation_type: int, xff: float, interval: int, higher: int,
+def _propagate(target, table, aggregation_type: int, xff: float, interval: int, higher: int,
                lower: int, bases: np.ndarray) -> bool:
     """Aggregate one lower interval from the higher archive; False when too few points known."""
     h_offset, h_step, h_points = (int(x) for x in table[higher])
     l_offset, l_step, l_points = (int(x) for x in table[lower])
     lower_start = interval - interval % l_step
-    h_base = _known_base(fd, table, higher, bases)
+    h_base = _known_base(target, table, higher, bases)
     first = 0 if h_base == 0 else _slot(lower_start, h_base, h_step, h_points)
     end = (first + l_step // h_step) % h_points
-    timestamps, stored = unpack_points(_read_ring(fd, h_offset, h_points, first, end))
+    timestamps, stored = unpack_points(_read_ring(target, h_offset, h_points, first, end))
     neighbors = [
         float(value) if int(ts) == lower_start + i * h_step else None
         for i, (ts, value) in enumerate(zip(timestamps, stored, strict=True))
@@ -232,9 +285,9 @@ def _propagate(fd, table, aggregation_type: int, xff: float, interval: int, high
     if not known or float(len(known)) / float(len(neighbors)) < xff:
         return False
     value = aggregate(AGGREGATION_TYPE_TO_METHOD[aggregation_type], known, neighbors)
-    l_base = _known_base(fd, table, lower, bases)
+    l_base = _known_base(target, table, lower, bases)
     slot = 0 if l_base == 0 else _slot(lower_start, l_base, l_step, l_points)
-    write_at(fd, POINT.pack(lower_start, value), l_offset + slot * POINT_SIZE)
+    write_at(target, POINT.pack(lower_start, value), l_offset + slot * POINT_SIZE)
     if slot == 0:
         bases[lower] = lower_start
     return True
