@@ -49,7 +49,8 @@ class Daemon:
                 [sys.executable, "-m", "carbon.cli", "serve", "--config", str(conf / "carbon.conf"),
                  "--data-dir", str(self.data), "--bind", "127.0.0.1",
                  "--line-port", str(self.line), "--udp-port", str(self.line),
-                 "--pickle-port", str(self.pickle), "--cache-query-port", str(self.query)],
+                 "--pickle-port", str(self.pickle), "--cache-query-port", str(self.query),
+                 "--no-render"],
                 stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
                 env={**os.environ, "PYTHONPATH": str(REPO)},
             )
@@ -240,7 +241,7 @@ def test_a_port_in_use_exits_non_zero(tmp_path):
         proc = subprocess.run(
             [sys.executable, "-m", "carbon.cli", "serve", "--data-dir", str(tmp_path / "d"),
              "--bind", "127.0.0.1", "--line-port", str(port), "--pickle-port", "0",
-             "--cache-query-port", "0"],
+             "--cache-query-port", "0", "--no-render"],
             capture_output=True, text=True, cwd=tmp_path, timeout=60,
             env={**os.environ, "PYTHONPATH": str(REPO)},
         )
