@@ -48,8 +48,12 @@ SIGNATURE_DIFFERENCES = {
     "round": "round(seriesList, precision=None)",
 }
 
+#: Carbyne's additions to graphite's language (a clear superset: documented, never renamed).
+CARBYNE_EXTRAS = {"eventsOverlay"}
+
 REGISTRY = default_registry()
 NAMES = REGISTRY.names()
+GRAPHITE_NAMES = [name for name in NAMES if name not in CARBYNE_EXTRAS]
 
 
 def test_every_core_function_is_registered() -> None:
@@ -57,7 +61,14 @@ def test_every_core_function_is_registered() -> None:
 
 
 @pytest.mark.usefixtures("graphite_web")
-@pytest.mark.parametrize("name", NAMES)
+def test_every_graphite_function_is_registered_and_extras_are_not_graphites() -> None:
+    graphite = set(graphite_functions())
+    assert sorted(graphite - set(NAMES)) == []
+    assert sorted(CARBYNE_EXTRAS & graphite) == []
+
+
+@pytest.mark.usefixtures("graphite_web")
+@pytest.mark.parametrize("name", GRAPHITE_NAMES)
 def test_function_matches_graphite_metadata(name: str) -> None:
     graphite = graphite_functions()
     assert name in graphite, f"{name} is not a graphite-web 1.1.10 function"
@@ -91,6 +102,9 @@ def test_python_signature_matches_params(name: str) -> None:
     if function.window is not None:
         widened = parameters.pop()
         assert (widened.name, widened.kind, widened.default) == ("widened", inspect.Parameter.KEYWORD_ONLY, None)
+    if function.generates is not None:
+        generated = parameters.pop()
+        assert (generated.name, generated.kind) == ("generated", inspect.Parameter.KEYWORD_ONLY)
     assert len(parameters) - 1 == len(function.params)
     for parameter, param in zip(parameters[1:], function.params, strict=True):
         assert parameter.name == _snake(param.name)
