@@ -145,7 +145,7 @@ def start_carbyne(root: Path) -> Daemon:
     proc = subprocess.Popen(
         [sys.executable, "-m", "carbon.cli", "serve", "--config", str(conf), "--data-dir", str(data),
          "--bind", "127.0.0.1", "--line-port", str(line), "--udp-port", str(line),
-         "--pickle-port", str(pick), "--cache-query-port", str(query)],
+         "--pickle-port", str(pick), "--cache-query-port", str(query), "--no-render"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
@@ -246,3 +246,50 @@ def push(daemon: Daemon, payload: bytes, port: int, names: list[str], start: int
         raise TimeoutError("points did not all reach disk")
     persisted = time.perf_counter() - t0
     return Measurement(len(names) * points, accepted, persisted, daemon.cpu_seconds() - cpu0)
+
+
+def _profile_main(argv: list[str] | None = None) -> int:
+    """Carbyne alone, cold then warm, optionally under ``py-spy record`` (a profile mode).
+
+    ``python3 -m benchmarks.ingest_workload --protocol plaintext --py-spy /tmp/carbon.txt``
+    """
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=_profile_main.__doc__)
+    parser.add_argument("--protocol", choices=("plaintext", "pickle"), default="plaintext")
+    parser.add_argument("--metrics", type=int, default=10_000)
+    parser.add_argument("--points", type=int, default=60)
+    parser.add_argument("--daemon", choices=("carbyne", "carbon"), default="carbyne")
+    parser.add_argument("--py-spy", metavar="OUT", help="record the daemon with py-spy (raw format)")
+    args = parser.parse_args(argv)
+    names = metric_names(args.metrics)
+    start = (int(time.time()) // 3600) * 3600 - 3 * 3600
+    with tempfile.TemporaryDirectory() as root:
+        daemon = (start_carbyne if args.daemon == "carbyne" else start_carbon_cache)(Path(root))
+        spy = None
+        if args.py_spy:
+            spy = subprocess.Popen(["py-spy", "record", "--pid", str(daemon.proc.pid), "--threads",
+                                    "--format", "raw", "--rate", "250", "--output", args.py_spy],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1.0)
+        try:
+            for phase, t0 in (("cold", start), ("warm", start + args.points * STEP)):
+                if args.protocol == "plaintext":
+                    payload, port = plaintext_payload(names, t0, args.points), daemon.line_port
+                else:
+                    payload, port = pickle_frames(names, t0, args.points), daemon.pickle_port
+                m = push(daemon, payload, port, names, t0, args.points)
+                print(f"{args.daemon} {args.protocol} {phase}: {m.lines_per_second:,.0f} lines/s accepted "
+                      f"({m.accept_seconds:.2f} s), {m.points_per_second:,.0f} points/s persisted "
+                      f"({m.persist_seconds:.2f} s), {m.cpu_seconds_per_million:.2f} CPU-s per M points")
+        finally:
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(60)
+            daemon.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_profile_main())

@@ -1,11 +1,12 @@
 """The write-back cache between the receivers and the whisper writer.
 
-Points are buffered per metric id in growable numpy arrays (one ``(n, 2)``
-float64 block per metric: timestamp, value), never as Python objects per
-point. Carbon's rules apply: a repeated timestamp is overwritten by the later
-point (resolved when points are read or written), ``MAX_CACHE_SIZE`` bounds
-the points held (the excess is refused and counted as overflow), and a full
-cache pauses the receivers until it drains below the low watermark.
+Points are held per metric id in C memory (``native.carbon_cache.SeriesTable``;
+its readable twin is :class:`SeriesTablePy`), never as Python objects per
+point: a parsed batch is appended in one call. Carbon's rules apply: a
+repeated timestamp is overwritten by the later point (resolved when points are
+read or written), ``MAX_CACHE_SIZE`` bounds the points held (the excess is
+refused and counted as overflow), and a full cache pauses the receivers until
+it drains below the low watermark.
 
 Unlike carbon, points handed to the writer stay visible to cache queries
 until the writer confirms them (``pop`` → ``confirm``), so a graphite-web
@@ -13,7 +14,7 @@ query never falls into the gap between cache and disk; ``restore`` puts them
 back if a write fails.
 
 All methods run on the reactor thread; the writer thread only ever sees the
-arrays ``pop`` hands it.
+arrays ``pop``/``pop_many`` hand it.
 """
 from __future__ import annotations
 
@@ -27,12 +28,18 @@ import numpy as np
 
 from carbon.filters import MetricFilter
 
+try:
+    from native.carbon_cache import SeriesTable as NativeSeriesTable
+except ImportError:  # the pure twin below serves when the extension is not built
+    NativeSeriesTable = None
+
 log = logging.getLogger(__name__)
 
-INITIAL_CAPACITY = 4
+INITIAL_CAPACITY = 16
+_NO_IDS = np.empty(0, dtype=np.int64)
 
 
-class _Buffer:
+class _Run:
     """Arrival-ordered points of one metric: ``block[:n]`` rows of (timestamp, value).
 
     ``increasing`` stays True while every point came later in time than the one
@@ -47,18 +54,15 @@ class _Buffer:
         self.n = 0
         self.increasing = True
 
-    def _grow(self, needed: int) -> None:
-        grown = np.empty((max(needed, 2 * len(self.block)), 2), dtype=np.float64)
-        grown[: self.n] = self.block[: self.n]
-        self.block = grown
-
     def extend(self, timestamps: np.ndarray, values: np.ndarray) -> None:
         count = len(timestamps)
         if count == 0:
             return
         end = self.n + count
         if end > len(self.block):
-            self._grow(end)
+            grown = np.empty((max(end, 2 * len(self.block)), 2), dtype=np.float64)
+            grown[: self.n] = self.block[: self.n]
+            self.block = grown
         if self.increasing and (
             (self.n and timestamps[0] <= self.block[self.n - 1, 0])
             or (count > 1 and not bool(np.all(timestamps[1:] > timestamps[:-1])))
@@ -67,15 +71,6 @@ class _Buffer:
         self.block[self.n : end, 0] = timestamps
         self.block[self.n : end, 1] = values
         self.n = end
-
-    def append(self, timestamp: float, value: float) -> None:
-        if self.n == len(self.block):
-            self._grow(self.n + 1)
-        if self.n and timestamp <= self.block[self.n - 1, 0]:
-            self.increasing = False
-        self.block[self.n, 0] = timestamp
-        self.block[self.n, 1] = value
-        self.n += 1
 
     def rows(self) -> np.ndarray:
         return self.block[: self.n]
@@ -90,6 +85,135 @@ class _Buffer:
         if self.increasing:
             return float(self.block[0, 0])
         return float(self.block[: self.n, 0].min())
+
+
+class SeriesTablePy:
+    """Pure twin of ``native.carbon_cache.SeriesTable``: pending and flying points per id.
+
+    Pending runs live in a dict whose order is the order metrics entered the
+    cache (carbon's dict order); a popped metric leaves it and re-enters at the end.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[int, _Run] = {}
+        self._flying: dict[int, _Run] = {}
+        self.pending_points = 0
+        self.flying_points = 0
+
+    @property
+    def pending_metrics(self) -> int:
+        return len(self._pending)
+
+    @property
+    def flying_metrics(self) -> int:
+        return len(self._flying)
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def append_many(self, ids: np.ndarray, timestamps: np.ndarray, values: np.ndarray) -> None:
+        if not len(ids) == len(timestamps) == len(values):
+            raise ValueError(f"cannot cache ids={len(ids)}: {len(timestamps)} timestamps, "
+                             f"{len(values)} values")
+        if len(ids) == 0:
+            return
+        if ids.min() < 0:
+            raise ValueError(f"cannot cache metric id={ids.min()}: ids are not negative")
+        order = np.argsort(ids, kind="stable")
+        sorted_ids = ids[order]
+        bounds = np.concatenate(([0], np.flatnonzero(np.diff(sorted_ids)) + 1, [len(ids)]))
+        # Metrics enter the cache in order of their first point in this batch.
+        for group in np.argsort(order[bounds[:-1]], kind="stable").tolist():
+            chosen = order[bounds[group]:bounds[group + 1]]
+            self._run_for(int(sorted_ids[bounds[group]])).extend(timestamps[chosen], values[chosen])
+        self.pending_points += len(ids)
+
+    def append(self, metric_id: int, timestamp: float, value: float) -> None:
+        if metric_id < 0:
+            raise ValueError(f"cannot cache metric id={metric_id}: ids are not negative")
+        self._run_for(metric_id).extend(np.array([timestamp]), np.array([value]))
+        self.pending_points += 1
+
+    def _run_for(self, metric_id: int) -> _Run:
+        run = self._pending.get(metric_id)
+        if run is None:
+            run = self._pending[metric_id] = _Run()
+        return run
+
+    def is_pending(self, metric_id: int) -> bool:
+        return metric_id in self._pending
+
+    def is_flying(self, metric_id: int) -> bool:
+        return metric_id in self._flying
+
+    def pending_mask(self, ids: np.ndarray) -> np.ndarray:
+        return np.array([int(i) in self._pending for i in ids], dtype=bool)
+
+    def pending_ids(self) -> np.ndarray:
+        return np.array(list(self._pending), dtype=np.int64)
+
+    def flying_ids(self) -> list[int]:
+        return sorted(self._flying)
+
+    def counts(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.pending_ids(), np.array(
+            [run.distinct_count() for run in self._pending.values()], dtype=np.int64)
+
+    def earliest(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.pending_ids(), np.array(
+            [run.earliest() for run in self._pending.values()], dtype=np.float64)
+
+    def pop_many(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        chosen = [int(i) for i in ids]
+        for position, metric_id in enumerate(chosen):
+            if metric_id not in self._pending:
+                raise KeyError(metric_id)
+            if metric_id in self._flying:
+                raise RuntimeError(f"cannot pop metric id={metric_id}: a batch is already in flight")
+            if metric_id in chosen[:position]:
+                raise RuntimeError(f"cannot pop metric id={metric_id} twice in one call")
+        runs = [self._pending.pop(metric_id) for metric_id in chosen]
+        for metric_id, run in zip(chosen, runs, strict=True):
+            self._flying[metric_id] = run
+            self.pending_points -= run.n
+            self.flying_points += run.n
+        offsets = np.zeros(len(runs) + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum([run.n for run in runs])
+        rows = np.concatenate([run.rows() for run in runs]) if runs else np.empty((0, 2))
+        return offsets, np.ascontiguousarray(rows[:, 0]), np.ascontiguousarray(rows[:, 1])
+
+    def confirm_many(self, ids: np.ndarray) -> int:
+        freed = 0
+        for metric_id in ids:
+            run = self._flying.pop(int(metric_id), None)
+            if run is not None:
+                freed += run.n
+        self.flying_points -= freed
+        return freed
+
+    def restore(self, metric_id: int) -> int:
+        run = self._flying.pop(metric_id, None)
+        if run is None:
+            return 0
+        newer = self._pending.pop(metric_id, None)
+        merged = _Run(run.n + (newer.n if newer is not None else 0))
+        merged.extend(run.rows()[:, 0], run.rows()[:, 1])
+        if newer is not None:
+            merged.extend(newer.rows()[:, 0], newer.rows()[:, 1])
+        self._pending[metric_id] = merged
+        self.flying_points -= run.n
+        self.pending_points += run.n
+        return run.n
+
+    def rows(self, metric_id: int) -> tuple[np.ndarray, bool]:
+        flying = self._flying.get(metric_id)
+        pending = self._pending.get(metric_id)
+        runs = [run for run in (flying, pending) if run is not None and run.n]
+        if not runs:
+            return np.empty((0, 2)), True
+        increasing = all(run.increasing for run in runs) and not (
+            len(runs) == 2 and runs[1].block[0, 0] <= runs[0].block[runs[0].n - 1, 0])
+        return np.concatenate([run.rows() for run in runs]), increasing
 
 
 def last_wins(rows: np.ndarray) -> np.ndarray:
@@ -109,57 +233,90 @@ class DrainStrategy(Protocol):
         """The id of the next metric to write, or None when there is nothing to take now."""
 
 
-class SortedStrategy:
+class _SnapshotStrategy:
+    """A queue of ids snapshotted from the cache once a pass, consumed from its end.
+
+    ``choose_many`` gives what ``choose`` called repeatedly (each choice popped
+    before the next) would give, without a Python step per metric.
+    """
+
+    def __init__(self) -> None:
+        self._queue = _NO_IDS
+        self._end = 0
+
+    def _snapshot(self, cache: MetricCache) -> np.ndarray:
+        raise NotImplementedError
+
+    def _refill(self, cache: MetricCache) -> bool:
+        self._queue = self._snapshot(cache)
+        self._end = len(self._queue)
+        return self._end > 0
+
+    def choose(self, cache: MetricCache) -> int | None:
+        while True:
+            while self._end:
+                self._end -= 1
+                metric_id = int(self._queue[self._end])
+                if cache.has_pending(metric_id):
+                    return metric_id
+            if not self._refill(cache):
+                return None
+
+    def choose_many(self, cache: MetricCache, limit: int) -> np.ndarray:
+        """Up to ``limit`` distinct pending ids in choice order; fewer (never none while
+        anything is pending) when the pass ends: pop them, then ask again."""
+        if not self._end and not self._refill(cache):
+            return _NO_IDS
+        while True:
+            chosen = []
+            wanted = limit
+            while self._end and wanted:
+                start = max(self._end - wanted, 0)
+                candidates = self._queue[start:self._end][::-1]
+                self._end = start
+                candidates = candidates[cache.pending_mask(candidates)]
+                chosen.append(candidates)
+                wanted -= len(candidates)
+            if wanted < limit:
+                return np.concatenate(chosen)
+            if not self._refill(cache):
+                return _NO_IDS
+
+
+class SortedStrategy(_SnapshotStrategy):
     """Carbon's default: snapshot point counts, take the largest first, each metric once a pass.
 
     Ties go to the metric that entered the cache last (carbon sorts the counts
     stably, ascending, and pops from the end of the list).
     """
 
-    def __init__(self) -> None:
-        self._queue: list[int] = []
+    def _snapshot(self, cache: MetricCache) -> np.ndarray:
+        ids, counts = cache.counts_arrays()
+        return ids[np.argsort(counts, kind="stable")]
 
-    def choose(self, cache: MetricCache) -> int | None:
-        while True:
-            while self._queue:
-                metric_id = self._queue.pop()
-                if cache.has_pending(metric_id):
-                    return metric_id
-            counts = cache.counts()
-            if not counts:
-                return None
-            counts.sort(key=lambda item: item[1])
-            self._queue = [metric_id for metric_id, _ in counts]
+
+class NaiveStrategy(_SnapshotStrategy):
+    """Snapshot the cache's metrics and take them from the end of the snapshot, as carbon does."""
+
+    def _snapshot(self, cache: MetricCache) -> np.ndarray:
+        return cache.pending_id_array()
 
 
 class MaxStrategy:
     """Always the metric holding the most points (the first such in cache order)."""
 
     def choose(self, cache: MetricCache) -> int | None:
-        counts = cache.counts()
-        if not counts:
+        ids, counts = cache.counts_arrays()
+        if not len(ids):
             return None
-        return max(counts, key=lambda item: item[1])[0]
+        return int(ids[np.argmax(counts)])
+
+    def choose_many(self, cache: MetricCache, limit: int) -> np.ndarray:
+        ids, counts = cache.counts_arrays()
+        return ids[np.argsort(-counts, kind="stable")[:limit]]
 
 
-class NaiveStrategy:
-    """Snapshot the cache's metrics and take them from the end of the snapshot, as carbon does."""
-
-    def __init__(self) -> None:
-        self._queue: list[int] = []
-
-    def choose(self, cache: MetricCache) -> int | None:
-        while True:
-            while self._queue:
-                metric_id = self._queue.pop()
-                if cache.has_pending(metric_id):
-                    return metric_id
-            self._queue = cache.pending_ids()
-            if not self._queue:
-                return None
-
-
-class TimeSortedStrategy:
+class TimeSortedStrategy(_SnapshotStrategy):
     """Oldest first: metrics ordered by their earliest cached timestamp, once a pass.
 
     ``min_lag`` (carbon's MIN_TIMESTAMP_LAG) leaves metrics whose earliest
@@ -168,24 +325,46 @@ class TimeSortedStrategy:
     """
 
     def __init__(self, min_lag: float = 0, now: Callable[[], float] = time.time) -> None:
+        super().__init__()
         self.min_lag = min_lag
         self.now = now
-        self._queue: list[int] = []
+
+    def _snapshot(self, cache: MetricCache) -> np.ndarray:
+        ids, marks = cache.earliest_arrays()
+        order = np.argsort(-marks, kind="stable")  # newest first, ties in cache order
+        ids, marks = ids[order], marks[order]
+        if self.min_lag:
+            ids = ids[self.now() - marks > self.min_lag]
+        return ids
 
     def choose(self, cache: MetricCache) -> int | None:
-        while self._queue:
-            metric_id = self._queue.pop()
+        while self._end:
+            self._end -= 1
+            metric_id = int(self._queue[self._end])
             if cache.has_pending(metric_id):
                 return metric_id
-        marks = cache.earliest_timestamps()
-        marks.sort(key=lambda item: item[1], reverse=True)
-        if self.min_lag:
-            now = self.now()
-            marks = [item for item in marks if now - item[1] > self.min_lag]
-        self._queue = [metric_id for metric_id, _ in marks]
-        if not self._queue:
+        if not self._refill(cache):
             return None
-        return self._queue.pop()
+        self._end -= 1
+        return int(self._queue[self._end])
+
+    def choose_many(self, cache: MetricCache, limit: int) -> np.ndarray:
+        chosen = []
+        wanted = limit
+        while self._end and wanted:
+            start = max(self._end - wanted, 0)
+            candidates = self._queue[start:self._end][::-1]
+            self._end = start
+            candidates = candidates[cache.pending_mask(candidates)]
+            chosen.append(candidates)
+            wanted -= len(candidates)
+        if wanted == limit:  # the pass is over: one new snapshot, possibly empty
+            if not self._refill(cache):
+                return _NO_IDS
+            start = max(self._end - limit, 0)
+            chosen.append(self._queue[start:self._end][::-1])
+            self._end = start
+        return np.concatenate(chosen)
 
 
 def make_strategy(
@@ -211,23 +390,33 @@ class MetricCache:
         strategy: DrainStrategy | None = None,
         max_size: float = math.inf,
         low_watermark: float | None = None,
+        native: bool | None = None,
     ) -> None:
+        """``native``: True needs the compiled table, False uses the pure twin, None picks."""
+        if native and NativeSeriesTable is None:
+            raise ImportError("cannot use native=True: native.carbon_cache is not built")
+        use_native = NativeSeriesTable is not None if native is None else native
         self.strategy: DrainStrategy = strategy if strategy is not None else SortedStrategy()
         self.max_size = max_size
         self.low_watermark = max_size * 0.95 if low_watermark is None else low_watermark
-        self._pending: dict[int, _Buffer] = {}
-        self._inflight: dict[int, np.ndarray] = {}
-        self.pending_points = 0
-        self.inflight_points = 0
+        self.table: Any = NativeSeriesTable() if use_native else SeriesTablePy()
         self.too_full = False
         self.space_listeners: list[Callable[[], None]] = []
 
     # --- sizes -----------------------------------------------------------------
 
     @property
+    def pending_points(self) -> int:
+        return self.table.pending_points
+
+    @property
+    def inflight_points(self) -> int:
+        return self.table.flying_points
+
+    @property
     def size(self) -> int:
         """Points held, including those the writer has taken but not yet confirmed."""
-        return self.pending_points + self.inflight_points
+        return self.table.pending_points + self.table.flying_points
 
     @property
     def is_full(self) -> bool:
@@ -235,27 +424,49 @@ class MetricCache:
 
     def __len__(self) -> int:
         """Metrics waiting to be written (carbon's ``cache.queues``)."""
-        return len(self._pending)
+        return self.table.pending_metrics
 
     def __bool__(self) -> bool:
-        return bool(self._pending)
+        return self.table.pending_metrics > 0
 
     def has_pending(self, metric_id: int) -> bool:
-        return metric_id in self._pending
+        return self.table.is_pending(metric_id)
+
+    def pending_mask(self, ids: np.ndarray) -> np.ndarray:
+        return self.table.pending_mask(ids)
 
     def pending_ids(self) -> list[int]:
-        return list(self._pending)
+        return self.table.pending_ids().tolist()
+
+    def pending_id_array(self) -> np.ndarray:
+        return self.table.pending_ids()
 
     def inflight_ids(self) -> list[int]:
-        return list(self._inflight)
+        return self.table.flying_ids()
+
+    @property
+    def inflight_metrics(self) -> int:
+        return self.table.flying_metrics
+
+    def is_inflight(self, metric_id: int) -> bool:
+        return self.table.is_flying(metric_id)
 
     def counts(self) -> list[tuple[int, int]]:
         """(metric id, distinct timestamps waiting) in cache order, as carbon counts them."""
-        return [(metric_id, buf.distinct_count()) for metric_id, buf in self._pending.items()]
+        ids, counts = self.table.counts()
+        return list(zip(ids.tolist(), counts.tolist(), strict=True))
+
+    def counts_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`counts` as two int64 arrays."""
+        return self.table.counts()
 
     def earliest_timestamps(self) -> list[tuple[int, float]]:
         """(metric id, earliest waiting timestamp) in cache order."""
-        return [(metric_id, buf.earliest()) for metric_id, buf in self._pending.items()]
+        ids, marks = self.table.earliest()
+        return list(zip(ids.tolist(), marks.tolist(), strict=True))
+
+    def earliest_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.table.earliest()
 
     # --- storing ---------------------------------------------------------------
 
@@ -264,11 +475,7 @@ class MetricCache:
         if self.is_full:
             self._mark_full()
             return False
-        buf = self._pending.get(metric_id)
-        if buf is None:
-            buf = self._pending[metric_id] = _Buffer()
-        buf.append(timestamp, value)
-        self.pending_points += 1
+        self.table.append(metric_id, timestamp, value)
         return True
 
     def store_many(self, ids: np.ndarray, timestamps: np.ndarray, values: np.ndarray) -> int:
@@ -285,42 +492,13 @@ class MetricCache:
             kept = max(int(room), 0)
             refused = count - kept
             ids, timestamps, values = ids[:kept], timestamps[:kept], values[:kept]
-            count = kept
             self._mark_full()
-            if count == 0:
+            if kept == 0:
                 return refused
-        if count == 1:
-            self._buffer_for(int(ids[0])).append(float(timestamps[0]), float(values[0]))
-        else:
-            order = np.argsort(ids, kind="stable")
-            sorted_ids = ids[order]
-            starts = np.flatnonzero(np.diff(sorted_ids)) + 1
-            bounds = np.concatenate(([0], starts, [count]))
-            ts_sorted = timestamps[order]
-            values_sorted = values[order]
-            # Metrics enter the cache in order of their first point in this batch.
-            first_seen = order[bounds[:-1]]
-            starts_list = bounds.tolist()
-            ids_list = sorted_ids.tolist()
-            ts_list = ts_sorted.tolist()
-            values_list = values_sorted.tolist()
-            for group in np.argsort(first_seen, kind="stable").tolist():
-                lo, hi = starts_list[group], starts_list[group + 1]
-                buf = self._buffer_for(ids_list[lo])
-                if hi - lo == 1:  # the common case: one point per metric per batch
-                    buf.append(ts_list[lo], values_list[lo])
-                else:
-                    buf.extend(ts_sorted[lo:hi], values_sorted[lo:hi])
-        self.pending_points += count
+        self.table.append_many(ids, timestamps, values)
         if self.is_full:
             self._mark_full()
         return refused
-
-    def _buffer_for(self, metric_id: int) -> _Buffer:
-        buf = self._pending.get(metric_id)
-        if buf is None:
-            buf = self._pending[metric_id] = _Buffer()
-        return buf
 
     def _mark_full(self) -> None:
         if not self.too_full:
@@ -338,19 +516,8 @@ class MetricCache:
 
     def points(self, metric_id: int) -> np.ndarray:
         """Every cached point of a metric, written or not: rows (timestamp, value), last wins."""
-        buf = self._pending.get(metric_id)
-        flying = self._inflight.get(metric_id)
-        if flying is None:
-            if buf is None:
-                return np.empty((0, 2))
-            if buf.increasing:
-                return buf.rows().copy()
-            rows = buf.rows()
-        elif buf is None:
-            rows = flying
-        else:
-            rows = np.concatenate((flying, buf.rows()))
-        return last_wins(rows)
+        rows, increasing = self.table.rows(metric_id)
+        return rows if increasing else last_wins(rows)
 
     def datapoints(self, metric_id: int) -> list[tuple[float, float]]:
         """:meth:`points` as the (timestamp, value) tuples carbon's cache query returns."""
@@ -361,7 +528,7 @@ class MetricCache:
 
     def choose(self) -> int | None:
         """The next metric to write according to the drain strategy, or None."""
-        if not self._pending:
+        if not self.table.pending_metrics:
             return None
         return self.strategy.choose(self)
 
@@ -371,35 +538,51 @@ class MetricCache:
         The points stay visible to :meth:`points` until :meth:`confirm` or
         :meth:`restore`. One batch per metric may be in flight at a time.
         """
-        if metric_id in self._inflight:
-            raise RuntimeError(f"cannot pop metric id={metric_id}: a batch is already in flight")
-        buf = self._pending.pop(metric_id)
-        rows = buf.rows()
-        self._inflight[metric_id] = rows
-        self.pending_points -= len(rows)
-        self.inflight_points += len(rows)
-        return np.ascontiguousarray(rows[:, 0]), np.ascontiguousarray(rows[:, 1])
+        _, timestamps, values = self.table.pop_many(np.array([metric_id], dtype=np.int64))
+        return timestamps, values
+
+    def pop_many(self, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Choose and pop up to ``limit`` metrics as the strategy orders them, in a few calls.
+
+        Returns ``(ids, offsets, timestamps, values)``: metric ``ids[k]``'s points are
+        ``timestamps[offsets[k]:offsets[k + 1]]`` (and the same of ``values``).
+        """
+        parts = []
+        taken = 0
+        choose_many = getattr(self.strategy, "choose_many", None)
+        while taken < limit and self.table.pending_metrics:
+            if choose_many is not None:
+                ids = np.ascontiguousarray(choose_many(self, limit - taken), dtype=np.int64)
+            else:
+                chosen = self.strategy.choose(self)
+                ids = _NO_IDS if chosen is None else np.array([chosen], dtype=np.int64)
+            if not len(ids):
+                break
+            parts.append((ids, *self.table.pop_many(ids)))
+            taken += len(ids)
+        if not parts:
+            return _NO_IDS, np.zeros(1, dtype=np.int64), np.empty(0), np.empty(0)
+        if len(parts) == 1:
+            return parts[0]
+        ids = np.concatenate([part[0] for part in parts])
+        lengths = np.concatenate([np.diff(part[1]) for part in parts])
+        offsets = np.zeros(len(ids) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        return (ids, offsets, np.concatenate([part[2] for part in parts]),
+                np.concatenate([part[3] for part in parts]))
 
     def confirm(self, metric_id: int) -> None:
         """The writer is done with the popped points (written, or given up on): forget them."""
-        rows = self._inflight.pop(metric_id, None)
-        if rows is not None:
-            self.inflight_points -= len(rows)
+        self.confirm_many(np.array([metric_id], dtype=np.int64))
+
+    def confirm_many(self, ids: np.ndarray) -> None:
+        """:meth:`confirm` for many ids in one call."""
+        if self.table.confirm_many(np.ascontiguousarray(ids, dtype=np.int64)):
             self._check_space()
 
     def restore(self, metric_id: int) -> None:
         """Put popped points back ahead of any that arrived since (a failed write to retry)."""
-        rows = self._inflight.pop(metric_id, None)
-        if rows is None:
-            return
-        self.inflight_points -= len(rows)
-        newer = self._pending.pop(metric_id, None)
-        buf = _Buffer(len(rows) + (newer.n if newer is not None else 0))
-        buf.extend(rows[:, 0], rows[:, 1])
-        if newer is not None:
-            buf.extend(newer.rows()[:, 0], newer.rows()[:, 1])
-        self._pending[metric_id] = buf
-        self.pending_points += len(rows)
+        self.table.restore(metric_id)
 
 
 class Stats(Protocol):
