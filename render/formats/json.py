@@ -6,6 +6,13 @@ graphite-web serialises with the standard ``json.dumps`` (floats by ``repr``,
 also applies inside names; it is reproduced here the same way so the bytes
 match. Missing values are NaN inside a :class:`Series` and go through the same
 patch, which is why a value is always followed by a comma in ``[value, ts]``.
+
+``format=json`` without ``pretty`` is written piecewise: each series' header
+(target and tags) by ``json.dumps`` with the same patch, its datapoints by
+``native.render_json.datapoints_json`` straight from the float64 array
+(``repr``-exact floats, ``null``/``1e9999`` already in place). Its readable
+twin is :func:`datapoints_text_py`; the patch cannot straddle the pieces
+because a datapoints text never holds ``NaN`` or ``Infinity``.
 """
 
 from __future__ import annotations
@@ -14,8 +21,15 @@ import json
 import math
 from collections.abc import Sequence
 
+import numpy as np
+
 from render.formats.base import OutputOptions, Rendered, optional_values
 from render.series import Series, consolidate_to_max_datapoints
+
+try:
+    from native.render_json import datapoints_json as _native_datapoints
+except ImportError:  # not built: the readable twin serves
+    _native_datapoints = None
 
 JSON = "application/json"
 JAVASCRIPT = "text/javascript"
@@ -34,14 +48,55 @@ def wrap(text: str, options: OutputOptions, content_type: str = JSON) -> Rendere
     return Rendered(text.encode(), content_type)
 
 
+def point_count(series: Series) -> int:
+    """How many ``[value, timestamp]`` pairs graphite writes: values zipped with ``range(start, end + 1, step)``."""
+    return min(len(series.values), len(range(int(series.start), int(series.end) + 1, int(series.step))))
+
+
 def datapoints(series: Series) -> list[tuple[float, int]]:
     """``(value, timestamp)`` pairs (JSON arrays) with ``range(start, end + 1, step)``."""
     timestamps = range(int(series.start), int(series.end) + 1, int(series.step))
     return list(zip(series.values.tolist(), timestamps, strict=False))
 
 
-def _present(point: tuple[float, int]) -> bool:
-    return not math.isnan(point[0])
+def value_text(value: float) -> str:
+    """One value as graphite's patched ``json.dumps`` writes it inside ``[value, ts]``."""
+    if math.isnan(value):
+        return "null"
+    if math.isinf(value):
+        return "1e9999" if value > 0 else "-1e9999"
+    return repr(value)
+
+
+def datapoints_text_py(
+    values: np.ndarray, start: int, step: int, count: int, skip_missing: bool = False
+) -> tuple[bytes, int]:
+    """``[[v, ts], ...]`` for the first ``count`` values and how many pairs it holds.
+
+    The pure twin of ``native.render_json.datapoints_json``; ``skip_missing``
+    leaves NaN values out (noNullPoints).
+    """
+    if count < 0 or count > len(values):
+        raise ValueError(f"cannot write count={count}: the series has {len(values)} values")
+    pairs = [
+        f"[{value_text(value)}, {start + i * step}]"
+        for i, value in enumerate(values[:count].tolist())
+        if not (skip_missing and math.isnan(value))
+    ]
+    return ("[" + ", ".join(pairs) + "]").encode(), len(pairs)
+
+
+datapoints_text = _native_datapoints if _native_datapoints is not None else datapoints_text_py
+
+
+def _series_head(series: Series) -> bytes:
+    """``{"target": ..., "tags": ..., "datapoints": `` with graphite's text patch applied."""
+    head = f'{{"target": {json.dumps(series.name)}, "tags": {json.dumps(dict(series.tags))}, "datapoints": '
+    return _patch(head).encode()
+
+
+def _patch(text: str) -> str:
+    return text.replace("NaN,", "null,").replace("Infinity,", "1e9999,")
 
 
 def render_json(series_list: Sequence[Series], options: OutputOptions) -> Rendered:
@@ -51,20 +106,37 @@ def render_json(series_list: Sequence[Series], options: OutputOptions) -> Render
     consolidates each series (graphite's nudged buckets); noNullPoints drops
     missing points and then series left with none.
     """
+    if not any(len(s) for s in series_list):
+        return wrap(graphite_dumps([], options.pretty), options)
+    if options.max_data_points is not None:
+        series_list = consolidate_to_max_datapoints(series_list, options.max_data_points)
+    if options.pretty:
+        return wrap(graphite_dumps(_json_objects(series_list, options.no_null_points), True), options)
+    parts = []
+    for series in series_list:
+        text, written = datapoints_text(
+            series.values, int(series.start), int(series.step), point_count(series), options.no_null_points
+        )
+        if options.no_null_points and not written:
+            continue
+        parts.append(_series_head(series) + text + b"}")
+    body = b"[" + b", ".join(parts) + b"]"
+    if options.jsonp is not None:
+        return Rendered(options.jsonp.encode() + b"(" + body + b")", JAVASCRIPT)
+    return Rendered(body, JSON)
+
+
+def _json_objects(series_list: Sequence[Series], no_null_points: bool) -> list[dict[str, object]]:
+    """The list graphite hands ``json.dumps`` (used for ``pretty`` output)."""
     output: list[dict[str, object]] = []
-    if any(len(s) for s in series_list):
-        if options.max_data_points is not None:
-            series_list = consolidate_to_max_datapoints(series_list, options.max_data_points)
-        for series in series_list:
-            points = datapoints(series)
-            if options.no_null_points:
-                points = [p for p in points if _present(p)]
-                if not points:
-                    continue
-            output.append(
-                {"target": series.name, "tags": dict(series.tags), "datapoints": points}
-            )
-    return wrap(graphite_dumps(output, options.pretty), options)
+    for series in series_list:
+        points = datapoints(series)
+        if no_null_points:
+            points = [p for p in points if not math.isnan(p[0])]
+            if not points:
+                continue
+        output.append({"target": series.name, "tags": dict(series.tags), "datapoints": points})
+    return output
 
 
 def _dygraph_value(value: float | None) -> str:

@@ -1,0 +1,123 @@
+"""native.render_json against its twin and against ``repr``: the JSON datapoints bytes must not move.
+
+The compiled module is imported without a fallback, so a broken build fails
+here instead of passing on the slow path.
+"""
+from __future__ import annotations
+
+import json
+import math
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from native import render_json
+from render.formats import json as json_format
+
+SETTINGS = settings(max_examples=400, deadline=None)
+
+FIRST_POWER = -292  # the table holds g for 10**-292 .. 10**324
+
+
+def _g(power: int) -> int:
+    """floor(10**power / 2**r) + 1 with r such that 2**125 < g <= 2**126, in exact integers."""
+    if power >= 0:
+        log2 = (10**power).bit_length() - 1
+    else:
+        log2 = -(10**-power).bit_length()
+    shift = log2 - 125
+    if power >= 0:
+        scaled = 10**power >> shift if shift >= 0 else 10**power << -shift
+    else:
+        scaled = (1 << -shift) // 10**-power
+    return scaled + 1
+
+
+def test_the_json_format_uses_the_compiled_kernel() -> None:
+    assert json_format.datapoints_text is render_json.datapoints_json
+
+
+def test_every_power_of_ten_in_the_table_is_exact() -> None:
+    table = render_json.power_of_ten_table()
+    assert len(table) == 617
+    for index, (high, low) in enumerate(table):
+        g = _g(index + FIRST_POWER)
+        assert (high, low) == (g >> 63, g & ((1 << 63) - 1)), index + FIRST_POWER
+
+
+@SETTINGS
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_any_float_is_written_as_repr(value: float) -> None:
+    assert render_json.format_float(value) == repr(value)
+
+
+@SETTINGS
+@given(st.integers(0, (1 << 64) - 1))
+def test_any_bit_pattern_is_written_as_repr(bits: int) -> None:
+    value = struct.unpack("<d", struct.pack("<Q", bits))[0]
+    assert render_json.format_float(value) == json_format.value_text(value)
+
+
+def test_edges_of_the_format_are_written_as_repr() -> None:
+    values = [0.0, -0.0, 5e-324, 1e-323, 2.2250738585072014e-308, 2.225073858507201e-308,
+              1.7976931348623157e308, 9007199254740991.0, 9007199254740992.0, 9007199254740993.0,
+              1e15, 1e16, 1e17, 1e23, 0.1, 0.0001, 0.00001, 123456.789, 1e100, 1.5e-7]
+    values += [c * 5e-324 for c in range(1, 2000)]  # subnormals with few digits
+    values += [math.ldexp(m, e) for e in range(-1074, 1023) for m in (1.0, 1.5, 0.75)]
+    for power in range(-323, 309):  # around every power of ten: the choice between lengths
+        exact = float(f"1e{power}")
+        values += [exact, math.nextafter(exact, 0.0), math.nextafter(exact, math.inf)]
+    values += [i / 100 for i in range(20000)] + [float(i) for i in range(0, 10**7, 997)]
+    for value in values:
+        for signed in (value, -value):
+            assert render_json.format_float(signed) == repr(signed), signed.hex()
+
+
+def test_missing_and_infinite_values_take_graphites_patched_spelling() -> None:
+    assert [render_json.format_float(v) for v in (math.nan, math.inf, -math.inf)] == [
+        "null", "1e9999", "-1e9999"]
+
+
+points_st = st.lists(
+    st.one_of(
+        st.floats(width=64),
+        st.sampled_from([math.nan, math.inf, -math.inf, 0.0, -0.0, 1.0, 1e16, 1e-5]),
+    ),
+    max_size=60,
+)
+
+
+@SETTINGS
+@given(points_st, st.integers(-10**12, 10**12), st.sampled_from([1, 10, 60, 86400, 7]),
+       st.booleans(), st.integers(0, 10))
+def test_datapoints_match_the_twin(values: list[float], start: int, step: int, skip: bool,
+                                   short_by: int) -> None:
+    array = np.array(values, dtype=np.float64)
+    count = max(len(values) - short_by, 0)
+    assert render_json.datapoints_json(array, start, step, count, skip) == \
+        json_format.datapoints_text_py(array, start, step, count, skip)
+
+
+@SETTINGS
+@given(points_st, st.integers(0, 2**31), st.sampled_from([1, 10, 60]))
+def test_datapoints_are_what_graphites_json_dumps_writes(values: list[float], start: int, step: int) -> None:
+    array = np.array(values, dtype=np.float64)
+    pairs = list(zip(array.tolist(), range(start, start + step * len(values), step), strict=True))
+    expected = json.dumps(pairs).replace("NaN,", "null,").replace("Infinity,", "1e9999,")
+    text, written = render_json.datapoints_json(array, start, step, len(values))
+    assert (text.decode(), written) == (expected, len(values))
+
+
+def test_a_count_past_the_values_is_refused() -> None:
+    for kernel in (render_json.datapoints_json, json_format.datapoints_text_py):
+        with pytest.raises(ValueError, match="cannot write count=3"):
+            kernel(np.zeros(2), 0, 10, 3)
+
+
+def test_read_only_arrays_are_accepted() -> None:
+    array = np.array([1.5, math.nan])
+    array.flags.writeable = False
+    assert render_json.datapoints_json(array, 10, 10, 2, True) == (b"[[1.5, 10]]", 1)
