@@ -129,7 +129,7 @@ def open_descriptors():
 
 def test_open_descriptors_stay_bounded(tmp_path):
     before = open_descriptors()
-    with WhisperStore(max_open_files=3) as store:
+    with WhisperStore(max_open_files=3, max_mapped_files=0) as store:  # descriptors only
         for i in range(10):
             store.create(tmp_path / f"{i}.wsp", [(60, 10)], 0.5, "sum")
             store.write(tmp_path / f"{i}.wsp", np.array([BASE_NOW]), np.array([1.0]), now=BASE_NOW)
@@ -198,10 +198,12 @@ def test_corrupt_files_raise_naming_the_path(tmp_path):
             assert caught.value.path == str(path)
 
 
-def test_one_writer_and_readers_share_the_store(tmp_path):
+@pytest.mark.parametrize("caps", [{"max_open_files": 2, "max_mapped_files": 0},
+                                  {"max_mapped_files": 2}], ids=["descriptors", "mappings"])
+def test_one_writer_and_readers_share_the_store(tmp_path, caps):
     names = [tmp_path / f"m{i}.wsp" for i in range(6)]
     failures = []
-    store = WhisperStore(max_open_files=2)  # constant eviction while readers hold descriptors
+    store = WhisperStore(**caps)  # constant eviction while readers hold descriptors or mappings
     for name in names:
         store.create(name, [(1, 120), (10, 60)], 0.0, "sum")
         reference.create(str(name) + ".ref", [(1, 120), (10, 60)], 0.0, "sum")

@@ -55,22 +55,30 @@ def outcome(call, *args):
 
 
 class TwinFiles:
-    """One empty Whisper file per implementation, driven with identical calls."""
+    """One empty Whisper file per implementation, driven with identical calls, through
+    descriptors or (`mapped`) through each implementation's own mapping of its file."""
 
-    def __init__(self, directory, archives, method, xff):
+    def __init__(self, directory, archives, method, xff, mapped=False):
         self.header = format.build_header(tuple(archives), xff, format.AGGREGATION_METHOD_TO_TYPE[method])
         self.paths = [os.path.join(directory, name) for name in ("twin.wsp", "compiled.wsp")]
         self.fds = [file.create_file(path, self.header) for path in self.paths]
         self.bases = [file.unknown_bases(self.header) for _ in self.paths]
+        self.targets = list(self.fds)
+        if mapped:
+            size = os.fstat(self.fds[0]).st_size
+            self.targets = [twin.map_file(self.fds[0], size), compiled.map_file(self.fds[1], size)]
 
     def close(self):
+        for target in self.targets:
+            if not isinstance(target, int):
+                target.close()
         for fd in self.fds:
             os.close(fd)
 
     def call(self, name, *args):
         """Run writing kernel `name` on both files, each with its own base cache."""
-        first = outcome(getattr(twin, name), self.fds[0], *args, self.bases[0])
-        second = outcome(getattr(compiled, name), self.fds[1], *args, self.bases[1])
+        first = outcome(getattr(twin, name), self.targets[0], *args, self.bases[0])
+        second = outcome(getattr(compiled, name), self.targets[1], *args, self.bases[1])
         np.testing.assert_array_equal(self.bases[0], self.bases[1])
         return first, second
 
@@ -99,7 +107,7 @@ def kernel_runs(draw):
     )
     return (archives, draw(st.sampled_from(METHODS)), draw(st.floats(0, 1)),
             draw(st.lists(st.tuples(call, st.integers(0, max_retention), st.booleans()),
-                          min_size=1, max_size=8)))
+                          min_size=1, max_size=8)), draw(st.booleans()))
 
 
 def arrays(batch, now, newest_first):
@@ -113,10 +121,10 @@ def arrays(batch, now, newest_first):
 @SETTINGS
 @given(kernel_runs())
 def test_compiled_kernels_match_the_twin(run):
-    archives, method, xff, calls = run
+    archives, method, xff, calls, mapped = run
     now = BASE_NOW
     with tempfile.TemporaryDirectory() as directory:
-        files = TwinFiles(directory, archives, method, xff)
+        files = TwinFiles(directory, archives, method, xff, mapped)
         header = files.header
         try:
             for (name, *args), advance, forget in calls:
@@ -141,9 +149,9 @@ def test_compiled_kernels_match_the_twin(run):
                     for _ in range(2):
                         outputs.append((np.zeros(archive.points + length // step + 2),
                                         np.zeros(archive.points + length // step + 2, np.uint8)))
-                    first = outcome(twin.fetch_archive, files.fds[0], archive.offset, step,
+                    first = outcome(twin.fetch_archive, files.targets[0], archive.offset, step,
                                     archive.points, start, start + length, *outputs[0])
-                    second = outcome(compiled.fetch_archive, files.fds[1], archive.offset, step,
+                    second = outcome(compiled.fetch_archive, files.targets[1], archive.offset, step,
                                      archive.points, start, start + length, *outputs[1])
                     result = (first, second)
                     if first[0] == "ok":
