@@ -7,19 +7,21 @@ also applies inside names; it is reproduced here the same way so the bytes
 match. Missing values are NaN inside a :class:`Series` and go through the same
 patch, which is why a value is always followed by a comma in ``[value, ts]``.
 
-``format=json`` without ``pretty`` is written piecewise: each series' header
-(target and tags) by ``json.dumps`` with the same patch, its datapoints by
-``native.render_json.datapoints_json`` straight from the float64 array
-(``repr``-exact floats, ``null``/``1e9999`` already in place). Its readable
-twin is :func:`datapoints_text_py`; the patch cannot straddle the pieces
-because a datapoints text never holds ``NaN`` or ``Infinity``.
+``format=json`` without ``pretty`` is written piecewise: each series' head
+(target and tags) as ``json.dumps`` writes it, with the same patch; then
+``native.render_json.series_json`` writes the whole list in one buffer, every
+datapoints text straight from its float64 array (``repr``-exact floats,
+``null``/``1e9999`` already in place). Its readable twin is
+:func:`series_json_py`; the patch cannot straddle the pieces because a
+datapoints text never holds ``NaN`` or ``Infinity``.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -27,9 +29,9 @@ from render.formats.base import OutputOptions, Rendered, optional_values
 from render.series import Series, consolidate_to_max_datapoints
 
 try:
-    from native.render_json import datapoints_json as _native_datapoints
-except ImportError:  # not built: the readable twin serves
-    _native_datapoints = None
+    from native import render_json as _native
+except ImportError:  # not built: the readable twins serve
+    _native = None
 
 JSON = "application/json"
 JAVASCRIPT = "text/javascript"
@@ -86,12 +88,51 @@ def datapoints_text_py(
     return ("[" + ", ".join(pairs) + "]").encode(), len(pairs)
 
 
-datapoints_text = _native_datapoints if _native_datapoints is not None else datapoints_text_py
+def series_json_py(
+    heads: list[bytes],
+    columns: list[np.ndarray],
+    starts: np.ndarray,
+    steps: np.ndarray,
+    counts: np.ndarray,
+    skip_missing: bool = False,
+) -> bytes:
+    """``[`` head datapoints ``}``, ... ``]``: the twin of ``native.render_json.series_json``.
+
+    With ``skip_missing`` NaN values are left out and a series left with no
+    points is dropped.
+    """
+    if not len(heads) == len(columns) == len(starts) == len(steps) == len(counts):
+        raise ValueError(
+            f"cannot write series={len(heads)}: heads, columns, starts, steps and counts differ in length"
+        )
+    parts = []
+    for head, values, start, step, count in zip(heads, columns, starts.tolist(), steps.tolist(),
+                                                counts.tolist(), strict=True):
+        text, written = datapoints_text_py(values, start, step, count, skip_missing)
+        if skip_missing and not written:
+            continue
+        parts.append(head + text + b"}")
+    return b"[" + b", ".join(parts) + b"]"
 
 
-def _series_head(series: Series) -> bytes:
-    """``{"target": ..., "tags": ..., "datapoints": `` with graphite's text patch applied."""
-    head = f'{{"target": {json.dumps(series.name)}, "tags": {json.dumps(dict(series.tags))}, "datapoints": '
+datapoints_text = _native.datapoints_json if _native is not None else datapoints_text_py
+series_json = _native.series_json if _native is not None else series_json_py
+
+# what json.dumps writes between quotes unchanged (printable ASCII but " and \)
+_VERBATIM = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
+
+
+def _json_string(text: str) -> str:
+    return f'"{text}"' if _VERBATIM.fullmatch(text) else json.dumps(text)
+
+
+def _json_tags(tags: Mapping[str, str]) -> str:
+    return "{" + ", ".join(f"{_json_string(k)}: {_json_string(v)}" for k, v in tags.items()) + "}"
+
+
+def series_head(series: Series) -> bytes:
+    """``{"target": ..., "tags": ..., "datapoints": `` as graphite's patched json.dumps writes it."""
+    head = f'{{"target": {_json_string(series.name)}, "tags": {_json_tags(series.tags)}, "datapoints": '
     return _patch(head).encode()
 
 
@@ -112,15 +153,14 @@ def render_json(series_list: Sequence[Series], options: OutputOptions) -> Render
         series_list = consolidate_to_max_datapoints(series_list, options.max_data_points)
     if options.pretty:
         return wrap(graphite_dumps(_json_objects(series_list, options.no_null_points), True), options)
-    parts = []
-    for series in series_list:
-        text, written = datapoints_text(
-            series.values, int(series.start), int(series.step), point_count(series), options.no_null_points
-        )
-        if options.no_null_points and not written:
-            continue
-        parts.append(_series_head(series) + text + b"}")
-    body = b"[" + b", ".join(parts) + b"]"
+    body = series_json(
+        [series_head(s) for s in series_list],
+        [s.values for s in series_list],
+        np.array([s.start for s in series_list], dtype=np.int64),
+        np.array([s.step for s in series_list], dtype=np.int64),
+        np.array([point_count(s) for s in series_list], dtype=np.int64),
+        options.no_null_points,
+    )
     if options.jsonp is not None:
         return Rendered(options.jsonp.encode() + b"(" + body + b")", JAVASCRIPT)
     return Rendered(body, JSON)

@@ -38,6 +38,7 @@ def _g(power: int) -> int:
 
 def test_the_json_format_uses_the_compiled_kernel() -> None:
     assert json_format.datapoints_text is render_json.datapoints_json
+    assert json_format.series_json is render_json.series_json
 
 
 def test_every_power_of_ten_in_the_table_is_exact() -> None:
@@ -121,3 +122,43 @@ def test_read_only_arrays_are_accepted() -> None:
     array = np.array([1.5, math.nan])
     array.flags.writeable = False
     assert render_json.datapoints_json(array, 10, 10, 2, True) == (b"[[1.5, 10]]", 1)
+
+
+series_st = st.lists(
+    st.tuples(st.sampled_from([b'{"target": "a", "tags": {}, "datapoints": ', b"{", b""]), points_st,
+              st.integers(-10**6, 10**6), st.sampled_from([1, 60]), st.integers(0, 5)),
+    max_size=6,
+)
+
+
+@SETTINGS
+@given(series_st, st.booleans())
+def test_whole_lists_match_the_twin(series: list, skip: bool) -> None:
+    heads = [head for head, *_ in series]
+    columns = [np.array(values, dtype=np.float64) for _, values, *_ in series]
+    starts = np.array([start for _, _, start, _, _ in series], dtype=np.int64)
+    steps = np.array([step for *_, step, _ in series], dtype=np.int64)
+    counts = np.array([max(len(c) - short, 0) for c, (*_, short) in zip(columns, series, strict=True)],
+                      dtype=np.int64)
+    assert render_json.series_json(heads, columns, starts, steps, counts, skip) == \
+        json_format.series_json_py(heads, columns, starts, steps, counts, skip)
+
+
+def test_a_large_list_is_written_whole() -> None:
+    """Past the size where the buffer asks for huge pages, nothing changes in the bytes."""
+    columns = [np.linspace(0.0, 1.0, 25_000) for _ in range(4)]
+    args = ([b"{"] * 4, columns, np.zeros(4, np.int64), np.ones(4, np.int64), np.full(4, 25_000, np.int64))
+    assert render_json.series_json(*args) == json_format.series_json_py(*args)
+
+
+def test_bad_series_lists_are_refused() -> None:
+    one = (np.zeros(1, np.int64), np.ones(1, np.int64), np.ones(1, np.int64))
+    for kernel in (render_json.series_json, json_format.series_json_py):
+        with pytest.raises(ValueError, match="cannot write series=2"):
+            kernel([b"{", b"{"], [np.zeros(1)], *one)
+        with pytest.raises(ValueError, match="cannot write count=1"):
+            kernel([b"{"], [np.zeros(0)], *one)
+    with pytest.raises(TypeError, match="contiguous float64"):
+        render_json.series_json([b"{"], [np.zeros(4)[::2]], *one)
+    with pytest.raises(TypeError, match="not bytes"):
+        render_json.series_json(["{"], [np.zeros(1)], *one)
