@@ -50,6 +50,10 @@ import os
 
 import numpy as np
 
+cimport numpy as cnp
+
+cnp.import_array()
+
 cdef enum:
     POINT_SIZE = 12
     ZERO_BLOCK = 1 << 16
@@ -1014,34 +1018,60 @@ def fetch_archive(target, int64_t offset, int64_t step, int64_t points, int64_t 
     return count
 
 
-cdef int open_whisper(Whisper* file, _Target where, const int64_t[:, ::1] table,
-                      int aggregation_type, double xff, int64_t[::1] bases) except -1:
-    if table.shape[0] == 0 or table.shape[1] != 3:
+cdef void* array_data(object array, int typenum, int ndim, bint writable,
+                      str name) except NULL:
+    """The data of a C-contiguous numpy array of the given type and dimensions (checked
+    directly: typed memoryviews cost more than the write they set up)."""
+    cdef cnp.ndarray checked
+    if not cnp.PyArray_Check(array):
+        raise TypeError(f"cannot update: {name} must be a numpy array")
+    checked = <cnp.ndarray>array
+    if cnp.PyArray_TYPE(checked) != typenum or cnp.PyArray_NDIM(checked) != ndim \
+            or not cnp.PyArray_IS_C_CONTIGUOUS(checked):
+        raise ValueError(f"cannot update: {name} must be a C-contiguous {ndim}-d "
+                         f"{np.dtype(cnp.PyArray_TypeObjectFromType(typenum)).name} array")
+    if writable and not cnp.PyArray_ISWRITEABLE(checked):
+        raise ValueError(f"cannot update: {name} must be writable")
+    if cnp.PyArray_SIZE(checked) == 0:
+        return <void*>&ZEROS[0]  # never read: callers check the lengths first
+    return cnp.PyArray_DATA(checked)
+
+
+cdef int open_whisper(Whisper* file, _Target where, object table, int aggregation_type,
+                      double xff, object bases) except -1:
+    cdef int64_t archives
+    file.table = <const int64_t*>array_data(table, cnp.NPY_INT64, 2, False, "table")
+    archives = cnp.PyArray_DIM(<cnp.ndarray>table, 0)
+    if archives == 0 or cnp.PyArray_DIM(<cnp.ndarray>table, 1) != 3:
         raise ValueError("cannot update: the archive table needs one (offset, step, points) row per archive")
-    if bases.shape[0] != table.shape[0]:
-        raise ValueError(f"cannot update: bases holds {bases.shape[0]} entries for {table.shape[0]} archives")
+    file.bases = <int64_t*>array_data(bases, cnp.NPY_INT64, 1, True, "bases")
+    if cnp.PyArray_DIM(<cnp.ndarray>bases, 0) != archives:
+        raise ValueError(f"cannot update: bases holds {cnp.PyArray_DIM(<cnp.ndarray>bases, 0)} "
+                         f"entries for {archives} archives")
     file.io = where.io
-    file.table = &table[0, 0]
-    file.archives = table.shape[0]
+    file.archives = archives
     file.aggregation = aggregation_type
     file.xff = xff
-    file.bases = &bases[0]
     return 0
 
 
-def update_many(target, const int64_t[:, ::1] table, int aggregation_type, double xff,
-                const int64_t[::1] timestamps, const double[::1] values, int64_t now,
-                int64_t[::1] bases):
+def update_many(target, table, int aggregation_type, double xff, timestamps, values,
+                int64_t now, bases):
     """whisper.file_update_many on points in processing order; returns points kept.
 
-    `target` is a descriptor or a writable buffer holding the whole file (a Mapping).
-    `bases` (one int64 per archive, 0 = unknown) caches each archive's slot-0 timestamp
-    across calls on the same file; it is read and updated in place."""
+    `target` is a descriptor or a writable buffer holding the whole file (a Mapping); the
+    others are numpy arrays: table (archives x 3 int64, Header.table), timestamps (int64),
+    values (float64). `bases` (one int64 per archive, 0 = unknown) caches each archive's
+    slot-0 timestamp across calls on the same file; it is read and updated in place."""
     cdef Status status
     cdef Whisper file
-    cdef int64_t n = timestamps.shape[0]
+    cdef const int64_t* stamps = <const int64_t*>array_data(timestamps, cnp.NPY_INT64, 1, False,
+                                                            "timestamps")
+    cdef const double* points = <const double*>array_data(values, cnp.NPY_FLOAT64, 1, False,
+                                                          "values")
+    cdef int64_t n = cnp.PyArray_DIM(<cnp.ndarray>timestamps, 0)
     cdef int64_t kept
-    if values.shape[0] != n:
+    if cnp.PyArray_DIM(<cnp.ndarray>values, 0) != n:
         raise ValueError("cannot update: timestamps and values differ in length")
     cdef _Target where = target_of(target, True)
     open_whisper(&file, where, table, aggregation_type, xff, bases)
@@ -1049,30 +1079,33 @@ def update_many(target, const int64_t[:, ::1] table, int aggregation_type, doubl
         return 0
     status.code = STATUS_OK
     with nogil:
-        kept = update_many_core(&file, &timestamps[0], &values[0], n, now, &status)
+        kept = update_many_core(&file, stamps, points, n, now, &status)
     if kept < 0:
         raise_for(&status)
     return kept
 
 
-def archive_update_many(target, const int64_t[:, ::1] table, int aggregation_type, double xff,
-                        int64_t archive, const int64_t[::1] timestamps, const double[::1] values,
-                        int64_t[::1] bases):
+def archive_update_many(target, table, int aggregation_type, double xff, int64_t archive,
+                        timestamps, values, bases):
     """Chronological points into one archive, then propagation (whisper's merge uses this)."""
     cdef Status status
     cdef Whisper file
-    cdef int64_t n = timestamps.shape[0]
+    cdef const int64_t* stamps = <const int64_t*>array_data(timestamps, cnp.NPY_INT64, 1, False,
+                                                            "timestamps")
+    cdef const double* points = <const double*>array_data(values, cnp.NPY_FLOAT64, 1, False,
+                                                          "values")
+    cdef int64_t n = cnp.PyArray_DIM(<cnp.ndarray>timestamps, 0)
     cdef int code
-    if values.shape[0] != n:
+    if cnp.PyArray_DIM(<cnp.ndarray>values, 0) != n:
         raise ValueError("cannot update: timestamps and values differ in length")
     cdef _Target where = target_of(target, True)
     open_whisper(&file, where, table, aggregation_type, xff, bases)
-    if not 0 <= archive < table.shape[0]:
-        raise IndexError(f"cannot update archive={archive}: the file has {table.shape[0]}")
+    if not 0 <= archive < file.archives:
+        raise IndexError(f"cannot update archive={archive}: the file has {file.archives}")
     if n == 0:
         return
     status.code = STATUS_OK
     with nogil:
-        code = archive_update_core(&file, archive, &timestamps[0], &values[0], n, &status)
+        code = archive_update_core(&file, archive, stamps, points, n, &status)
     if code < 0:
         raise_for(&status)
