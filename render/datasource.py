@@ -20,6 +20,14 @@ through the tag index (``render.tagquery.tagged_files``), as graphite-web's
 store hands such patterns to its TagDB: the series it names that have a
 whisper file, sorted by name, ``pathExpression`` = the call's text.
 
+Reading goes through one :class:`~storage.whisper.batch.WhisperStore` per
+data source (so per render worker): open descriptors and parsed headers are
+kept between requests, each fetch is one ``pread`` into numpy. Planning reads
+headers through a small cache of its own (:class:`HeaderCache`). Both trust
+what they cached for ``revalidate_after`` seconds (1 s) and then check the
+file with one ``stat``, so a file replaced by whisper-resize is seen within a
+second; a header changed in the meantime is the one the store reads with.
+
 Differences: a corrupt or unreadable file is logged and skipped instead of
 failing the whole render; cached points are merged for ``absmax``/``absmin``
 files too (graphite-web raises on those methods). Without a tag index a
@@ -30,6 +38,8 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +51,7 @@ from render.series import Series
 from render.tagquery import TagQueryError, is_series_by_tag, tagged_files
 from storage.finder import FindLimitExceeded, expand_leaves
 from storage.whisper import file as whisper_file
+from storage.whisper.batch import WhisperStore
 from storage.whisper.errors import WhisperException
 from storage.whisper.format import Header
 
@@ -48,6 +59,13 @@ log = logging.getLogger(__name__)
 
 Point = tuple[float, float]
 TimeInfo = tuple[int, int, int]
+
+#: Seconds a cached header is trusted before its file is checked again (WhisperStore's default).
+REVALIDATE_AFTER = 1.0
+#: Headers kept by a HeaderCache before it starts over.
+MAX_CACHED_HEADERS = 200_000
+#: Descriptors a data source keeps open: half the process limit, at most this many.
+MAX_OPEN_FILES = 8192
 
 
 class CacheClient(Protocol):
@@ -76,17 +94,58 @@ class Leaf:
     identity: tuple[int, int, int] = (0, 0, 0)
 
 
-def _identity(fd: int) -> tuple[int, int, int]:
-    stat = os.fstat(fd)
+Identity = tuple[int, int, int]
+
+
+def _identity(stat: os.stat_result) -> Identity:
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
-def _open_header(fs_path: str) -> tuple[Header, tuple[int, int, int]]:
+def _open_header(fs_path: str) -> tuple[Header, Identity]:
     fd = os.open(fs_path, os.O_RDONLY)
     try:
-        return whisper_file.read_header(fd, fs_path), _identity(fd)
+        return whisper_file.read_header(fd, fs_path), _identity(os.fstat(fd))
     finally:
         os.close(fd)
+
+
+class HeaderCache:
+    """Parsed whisper headers by file, so planning a request reads no header twice in a row.
+
+    An entry is trusted for ``revalidate_after`` seconds; after that one
+    ``stat`` says whether the file is the same (inode, size, mtime), else
+    its header is read again.
+    """
+
+    def __init__(self, revalidate_after: float = REVALIDATE_AFTER, limit: int = MAX_CACHED_HEADERS) -> None:
+        self.revalidate_after = revalidate_after
+        self.limit = limit
+        self._entries: dict[str, tuple[Header, Identity, float]] = {}
+
+    def get(self, fs_path: str) -> tuple[Header, Identity]:
+        """The header of ``fs_path`` and the file identity it was read from (OSError, WhisperException)."""
+        now = time.monotonic()
+        entry = self._entries.get(fs_path)
+        if entry is not None:
+            header, identity, checked_at = entry
+            if now - checked_at < self.revalidate_after:
+                return header, identity
+            if _identity(os.stat(fs_path)) == identity:
+                self._entries[fs_path] = (header, identity, now)
+                return header, identity
+        header, identity = _open_header(fs_path)
+        if len(self._entries) >= self.limit:
+            self._entries.clear()
+        self._entries[fs_path] = (header, identity, now)
+        return header, identity
+
+
+def open_file_budget() -> int:
+    """How many whisper files a data source keeps open: half the descriptor limit, capped."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_OPEN_FILES
+    return max(16, min(MAX_OPEN_FILES, soft // 2))
 
 
 def fetch_interval(header: Header, start: int, end: int, now: int) -> tuple[TimeInfo, int] | None:
@@ -190,32 +249,24 @@ def merge_cached(
     return merged
 
 
-def _read(leaf: Leaf, start: int, end: int, now: int) -> tuple[TimeInfo, np.ndarray, Header] | None:
-    """One file's fetch, with the header it was read with (None: nothing in the window)."""
-    fs_path = str(leaf.fs_path)
-    fd = os.open(fs_path, os.O_RDONLY)
-    try:
-        header = leaf.header
-        if _identity(fd) != leaf.identity:
-            header = whisper_file.read_header(fd, fs_path)
-        result = whisper_file.fetch(fd, fs_path, header, start, end, now)
-    finally:
-        os.close(fd)
-    if result is None:
-        return None
-    time_info, values, _known = result
-    return time_info, values, header
-
-
 class DataSource:
     """Whisper files under ``data_dir``, optionally carbon's cache through ``carbonlink``
-    and tagged series through ``tag_index``."""
+    and tagged series through ``tag_index``.
+
+    ``store`` reads the files (default: a WhisperStore of its own, closed by :meth:`close`).
+    """
 
     def __init__(self, data_dir: str | os.PathLike, carbonlink: CacheClient | None = None,
-                 tag_index: TagFinder | None = None) -> None:
+                 tag_index: TagFinder | None = None, store: WhisperStore | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.carbonlink = carbonlink
         self.tag_index = tag_index
+        self.store = store if store is not None else WhisperStore(max_open_files=open_file_budget())
+        self.headers = HeaderCache()
+
+    def close(self) -> None:
+        """Close the files the store keeps open."""
+        self.store.close()
 
     def find(self, pattern: str, limit: int | None = None) -> list[tuple[str, Path]]:
         """``(metric, file)`` of every whisper file ``pattern`` matches, sorted by metric.
@@ -238,7 +289,7 @@ class DataSource:
         found = []
         for name, fs_path in self.find(pattern, limit):
             try:
-                header, identity = _open_header(str(fs_path))
+                header, identity = self.headers.get(str(fs_path))
             except (OSError, WhisperException) as exc:
                 log.warning("cannot read header of file=%s: %s", fs_path, exc)
                 continue
@@ -284,25 +335,37 @@ class DataSource:
         self, leaves: Iterable[Leaf], start: int, end: int, now: int
     ) -> dict[str, tuple[int, int, int, np.ndarray]]:
         """``name -> (start, end, step, values)`` for every file with data, cache merged in."""
-        fetched: dict[str, tuple[TimeInfo, np.ndarray, Header]] = {}
+        fetched: dict[str, tuple[TimeInfo, np.ndarray, Leaf]] = {}
+        fetch = self.store.fetch
         for leaf in leaves:
             try:
-                result = _read(leaf, start, end, now)
+                result = fetch(leaf.fs_path, start, end, now)
             except (OSError, WhisperException) as exc:
                 log.warning("cannot fetch file=%s: %s", leaf.fs_path, exc)
                 continue
             if result is not None:
-                fetched[leaf.name] = result
+                fetched[leaf.name] = (*result, leaf)
         cached = self.carbonlink.cache_query_bulk(fetched) if self.carbonlink and fetched else {}
         out = {}
-        for name, ((first, until, step), values, header) in fetched.items():
+        for name, ((first, until, step), values, leaf) in fetched.items():
             points = cached.get(name)
             if points:
+                header = self._header_for_merge(leaf)
                 values = merge_cached(values, first, step, points, header.aggregation_method,
                                       header.archives[0].seconds_per_point)
             values.flags.writeable = False
             out[name] = (first, until, step, values)
         return out
 
+    def _header_for_merge(self, leaf: Leaf) -> Header:
+        """The file's current header (its aggregation decides how cached points merge)."""
+        try:
+            return self.headers.get(str(leaf.fs_path))[0]
+        except (OSError, WhisperException):
+            return leaf.header
 
-__all__ = ["CacheClient", "DataSource", "Leaf", "TagFinder", "fetch_interval", "merge_cached"]
+
+__all__ = [
+    "CacheClient", "DataSource", "HeaderCache", "Leaf", "TagFinder", "fetch_interval", "merge_cached",
+    "open_file_budget",
+]
