@@ -1,10 +1,20 @@
 """Whole HTTP answers of the render API: Carbyne's Flask app vs graphite-web 1.1.10's Django views.
 
-Both read the same whisper files (200 series, 1 day at 60 s: 1,440 points
-each, a gap every 17 points) with no carbon cache, through their test
+Both read the same whisper files with no carbon cache, through their test
 clients (no sockets). Each case first checks the two bodies are identical,
 then times Carbyne with pytest-benchmark and graphite-web with a plain loop;
-``extra_info["ratio"]`` is ``graphite_s / carbyne_s``.
+``extra_info["ratio"]`` is ``graphite_s / carbyne_s`` (medians).
+
+Two data sets:
+
+* issue 4's: 1,000 series of 1 hour at 10 s (360 points, a gap every 13),
+  files of 10 s for 6 h + 1 min for 7 d; JSON of 1, 100 and 1,000 series and
+  of sumSeries / movingAverage / aliasByNode over the 1,000. These cases also
+  carry ``goal_ms`` (the issue's target) and ``carbyne_ms``/``graphite_ms``;
+  benchmarks/RESULTS-render.md quotes them.
+* 200 series, 1 day at 60 s (1,440 points, a gap every 17): JSON with and
+  without maxDataPoints, a Grafana-style aliasSub(sumSeries), raw and csv.
+
 Run: ``python3 -m pytest benchmarks/test_bench_render_api.py --benchmark-only``.
 """
 from __future__ import annotations
@@ -30,6 +40,20 @@ POINTS = 1440
 SERIES = 200
 ROUNDS = 5
 WINDOW = {"from": str(NOW - 86400), "until": str(NOW), "now": str(NOW)}
+
+HOUR_STEP = 10
+HOUR_SERIES = 1000
+HOUR_WINDOW = {"from": str(NOW - 3600), "until": str(NOW), "now": str(NOW)}
+
+#: issue 4's cases: (target, series in the answer, rounds, goal in ms)
+HOUR_CASES = {
+    "json 1 series x 360": ("bench.host00.cpu00", 1, 30, 1.0),
+    "json 100 series x 360": ("bench.host00.*", 100, 15, 5.0),
+    "json 1000 series x 360": ("bench.*.*", 1000, 7, 40.0),
+    "json sumSeries over 1000": ("sumSeries(bench.*.*)", 1, 7, 40.0),
+    "json movingAverage over 1000": ("movingAverage(bench.*.*,5)", 1000, 7, 40.0),
+    "json aliasByNode over 1000": ("aliasByNode(bench.*.*,1,2)", 1000, 7, 40.0),
+}
 
 CASES = {
     "json 200x1440": {"target": "bench.*.*", "format": "json"},
@@ -58,7 +82,23 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def graphite(data_dir: Path):
+def hour_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """1,000 files: 10 s for 6 h, 1 min for 7 d; the last hour filled (a gap every 13 points)."""
+    root = tmp_path_factory.mktemp("render-api-hour")
+    rng = np.random.default_rng(7)
+    for i in range(HOUR_SERIES):
+        path = metric_path(root, f"bench.host{i // 100:02d}.cpu{i % 100:02d}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        whisper.create(str(path), [(HOUR_STEP, 2160), (60, 10080)], 0.0, "average")
+        values = rng.random(360) * 100
+        whisper.update_many(
+            str(path), [(NOW - k * HOUR_STEP, float(v)) for k, v in enumerate(values) if k % 13 != 5], now=NOW
+        )
+    return root
+
+
+@contextlib.contextmanager
+def graphite_reading(data_dir: Path):
     """graphite-web's Django test client reading ``data_dir``."""
     webapp = str(importlib.metadata.distribution("graphite-web").locate_file("opt/graphite/webapp"))
     if webapp not in sys.path:
@@ -93,8 +133,47 @@ def graphite(data_dir: Path):
 
 
 @pytest.fixture(scope="module")
+def graphite(data_dir: Path):
+    with graphite_reading(data_dir) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
 def carbyne(data_dir: Path):
     return create_app(RenderConfig(data_dir=data_dir)).test_client()
+
+
+@pytest.fixture(scope="module")
+def hour_clients(hour_dir: Path):
+    """(Carbyne, graphite-web) test clients over the issue's files; one app, as one worker."""
+    with graphite_reading(hour_dir) as graphite:
+        yield create_app(RenderConfig(data_dir=hour_dir)).test_client(), graphite
+
+
+@pytest.mark.parametrize("case", list(HOUR_CASES))
+def test_render_issue_goals(case, benchmark, ratio_table, hour_clients) -> None:
+    """issue 4: JSON over 1 h at 10 s, against graphite-web and the goal."""
+    target, series, rounds, goal_ms = HOUR_CASES[case]
+    params = {**HOUR_WINDOW, "target": target, "format": "json"}
+    carbyne, graphite = hour_clients
+    ours = carbyne.get("/render", query_string=params)
+    theirs = graphite.get("/render", params)
+    assert ours.status_code == theirs.status_code == 200
+    assert ours.data == theirs.content, case
+    assert ours.data.count(b'"target": ') == series
+    benchmark.pedantic(lambda: carbyne.get("/render", query_string=params), rounds=rounds, iterations=1,
+                       warmup_rounds=1)
+    reference = ratio_table.time_median(lambda: graphite.get("/render", params), max(3, rounds // 2))
+    ratio_table.add(benchmark, f"/render {case}", "Flask app", reference)
+    carbyne_ms = benchmark.stats.stats.median * 1e3
+    benchmark.extra_info.update({
+        "carbyne_ms": round(carbyne_ms, 3),
+        "carbyne_min_ms": round(benchmark.stats.stats.min * 1e3, 3),
+        "graphite_ms": round(reference * 1e3, 3),
+        "goal_ms": goal_ms,
+        "goal_ratio": round(reference * 1e3 / goal_ms, 1),
+        "meets_goal": carbyne_ms <= goal_ms,
+    })
 
 
 @pytest.mark.parametrize("case", list(CASES))
