@@ -1,13 +1,24 @@
 """Whisper storage against whisper.py 1.1.10: same process, same files, same clock.
 
-Files use carbon's common retention 10s:6h,1m:7d,10m:5y (3.3 MB each, created sparse so
-10,000 of them fit on disk) with xFilesFactor 0, so every write propagates through all three
-archives (the steady state of a dense metric). The implementations take turns on the same
-files; every benchmark reads back what it wrote (or compares with whisper's answer) before
-reporting `extra_info["ratio"]` = whisper's median / ours.
+Every row runs each API in its default configuration, named in the row:
 
-Files go to pytest's temporary folder; set CARBYNE_BENCH_DIR to put them elsewhere (e.g.
-/dev/shm, to take the disk out of the measurement and compare the code alone).
+- whisper.py: `whisper.create(path, archives, xff, method)` (non-sparse: 3.3 MB of zeros
+  written per file), `whisper.update_many`, `whisper.fetch` (module flags off).
+- `WhisperStore()`: files it creates are fully allocated (fallocate), so they are mapped;
+  handles are trusted for `revalidate_after` = 1 s, descriptors capped at half the
+  RLIMIT_NOFILE soft limit, mappings at half of vm.max_map_count.
+- `storage.whisper.*`: whisper's module API, stateless like whisper's.
+
+Files use carbon's common retention 10s:6h,1m:7d,10m:5y (3.3 MB each) with xFilesFactor
+0, so every write propagates through all three archives (the steady state of a dense
+metric). The implementations take turns on the same files; every benchmark reads back what
+it wrote (or compares with whisper's answer and bytes) before reporting
+`extra_info["ratio"]` = whisper's median / ours.
+
+Disk: the 10,000 update files are fully allocated (33 GB); a create round makes and removes
+another 33 GB. The create rows run first, before the update files exist.
+
+Files go to pytest's temporary folder; set CARBYNE_BENCH_DIR to put them elsewhere.
 Run: ``python3 -m pytest benchmarks/test_bench_whisper.py``.
 """
 from __future__ import annotations
@@ -54,19 +65,112 @@ def bench_dir(tmp_path_factory):
     shutil.rmtree(directory, ignore_errors=True)
 
 
+def fully_allocated(path) -> bool:
+    status = os.stat(path)
+    return status.st_blocks * 512 >= status.st_size
+
+
+# ---------------------------------------------------------------- create
+
+class Folders:
+    """A fresh empty folder per round of creates; the previous round's is removed first."""
+
+    def __init__(self, parent: Path) -> None:
+        self.parent = parent
+        self.parent.mkdir(exist_ok=True)
+        self.rounds = 0
+        self.current: Path | None = None
+
+    def fresh(self):
+        self.remove()
+        self.rounds += 1
+        self.current = self.parent / f"round{self.rounds}"
+        self.current.mkdir()
+        return (self.current,), {}
+
+    def remove(self) -> None:
+        if self.current is not None:
+            shutil.rmtree(self.current, ignore_errors=True)
+            self.current = None
+
+
+CREATE_MODES = {"non-sparse (default)": {}, "sparse": {"sparse": True}}
+
+
+@pytest.fixture(scope="module")
+def whisper_create_times(bench_dir, ratio_table):
+    """whisper.create's median for 10,000 files per mode (non-sparse writes 33 GB of zeros:
+    one round), and a file of each to compare bytes with."""
+    results = {}
+    for mode, options in CREATE_MODES.items():
+        folders = Folders(bench_dir / f"whisper-create-{mode.split()[0]}")
+
+        def create_all(options=options, folders=folders):
+            for i in range(FILES):
+                whisper.create(str(folders.current / f"m{i}.wsp"), list(RETENTION), 0.5,
+                               "average", **options)
+
+        seconds = ratio_table.time_median(create_all, rounds=1 if not options else 2,
+                                          setup=folders.fresh)
+        sample = folders.current / f"m{FILES - 1}.wsp"
+        results[mode] = (seconds, sample.read_bytes(), fully_allocated(sample))
+        folders.remove()
+    return results
+
+
+@pytest.mark.parametrize("mode", list(CREATE_MODES))
+@pytest.mark.parametrize("creator", ["WhisperStore.create", "storage.whisper.create"])
+def test_create_10000_files(benchmark, ratio_table, bench_dir, whisper_create_times, creator, mode):
+    options = CREATE_MODES[mode]
+    folders = Folders(bench_dir / f"{creator}-{mode.split()[0]}")
+
+    def ours_round(directory):
+        if creator == "WhisperStore.create":
+            with WhisperStore(**options) as store:
+                for i in range(FILES):
+                    store.create(directory / f"m{i}.wsp", RETENTION, 0.5, "average")
+        else:
+            for i in range(FILES):
+                ours.create(str(directory / f"m{i}.wsp"), RETENTION, 0.5, "average", **options)
+
+    benchmark.pedantic(ours_round, setup=folders.fresh, rounds=2, iterations=1)
+    reference, sample, allocated = whisper_create_times[mode]
+    assert len(os.listdir(folders.current)) == FILES
+    last = folders.current / f"m{FILES - 1}.wsp"
+    assert last.read_bytes() == sample  # whisper's bytes
+    assert fully_allocated(last) == allocated  # and its allocation
+    folders.remove()
+    ratio_table.add(benchmark, f"create 10,000 files, {mode}", creator, reference)
+
+
+# ---------------------------------------------------------------- update_many
+
 @pytest.fixture(scope="module")
 def files(bench_dir):
-    """10,000 files; the first 1,000 hold six hours of 10 s points (the fetch workload)."""
+    """10,000 files made by WhisperStore() (fully allocated, so mapped); the first 1,000
+    hold six hours of 10 s points (the fetch workload)."""
     directory = bench_dir / "metrics"
     directory.mkdir()
     paths = [str(directory / f"m{i:05d}.wsp") for i in range(FILES)]
     stamps = np.arange(NOW - SIX_HOURS, NOW, 10, dtype=np.int64)
     values = np.sin(stamps / 3000.0)
-    with WhisperStore(sparse=True) as store:
+    with WhisperStore() as store:
         for index, path in enumerate(paths):
             store.create(path, RETENTION, 0.0, "average")
             if index < FETCH_FILES:
                 store.write(path, stamps, values, now=NOW)
+    yield paths
+    shutil.rmtree(directory)
+
+
+@pytest.fixture(scope="module")
+def sparse_files(bench_dir):
+    """10,000 sparse files (whisper.create(sparse=True)): the store's descriptor path."""
+    directory = bench_dir / "sparse-metrics"
+    directory.mkdir()
+    paths = [str(directory / f"m{i:05d}.wsp") for i in range(FILES)]
+    for path in paths:
+        whisper.create(path, list(RETENTION), 0.0, "average", sparse=True)
     yield paths
     shutil.rmtree(directory)
 
@@ -81,46 +185,61 @@ def last_value(path: str, now: int):
     return whisper.fetch(path, now - 10, now, now=now)[1][0]
 
 
-WRITERS = ["WhisperStore (all 10,000 open)", "WhisperStore (default 512 open)",
-           "storage.whisper.update_many"]
+WRITERS = {
+    "WhisperStore() defaults (mapped files, stat each file at most once a second)":
+        ("files", {}, None),
+    "WhisperStore() with a stat of the path before every write (revalidate_after=0)":
+        ("files", {}, 0.0),
+    "WhisperStore() defaults on sparse files (pread/pwrite, default descriptor cap)":
+        ("sparse_files", {}, None),
+    "storage.whisper.update_many": ("files", None, None),
+}
 
 
-@pytest.mark.parametrize("writer", WRITERS)
-def test_update_many_one_point_into_each_of_10000_files(benchmark, ratio_table, files, clock, writer):
-    store = {WRITERS[0]: WhisperStore(max_open_files=FILES), WRITERS[1]: WhisperStore()}.get(writer)
+@pytest.mark.parametrize("writer", list(WRITERS))
+def test_update_many_one_point_into_each_of_10000_files(benchmark, ratio_table, request, clock,
+                                                         writer):
+    fixture, options, revalidate_after = WRITERS[writer]
+    paths = request.getfixturevalue(fixture)
+    store = None if options is None else WhisperStore(**options)
+    if store is not None and revalidate_after is not None:
+        store.revalidate_after = revalidate_after
     one = np.array([1.0])
 
     def ours_round():
         now = clock.tick()
         if store is None:
-            for path in files:
+            for path in paths:
                 ours.update_many(path, [(now, 1.0)], now=now)
         else:
             stamp = np.array([now], dtype=np.int64)
-            for path in files:
+            for path in paths:
                 store.write(path, stamp, one, now=now)
         return now
 
     def reference_round():
         now = clock.tick()
-        for path in files:
+        for path in paths:
             whisper.update_many(path, [(now, 2.0)], now=now)
         clock.reference_now = now
 
     try:
         if store is not None:
-            ours_round()  # warm: open (and cache) the descriptors once
+            ours_round()  # warm: open (and map) the files once
         now = benchmark.pedantic(ours_round, rounds=5, iterations=1)
-        assert all(last_value(path, now) == 1.0 for path in files[::97])
+        assert all(last_value(path, now) == 1.0 for path in paths[::97])
         reference = ratio_table.time_median(reference_round, rounds=3)
-        assert all(last_value(path, clock.reference_now) == 2.0 for path in files[::97])
+        assert all(last_value(path, clock.reference_now) == 2.0 for path in paths[::97])
+        if store is not None:
+            mapped = sum(handle.mapped for handle in store._mappings.values())
+            assert mapped == (len(paths) if fixture == "files" else 0)
     finally:
         if store is not None:
             store.close()
     ratio_table.add(benchmark, "update_many, 1 point into each of 10,000 files", writer, reference)
 
 
-@pytest.mark.parametrize("writer", ["WhisperStore.write", "storage.whisper.update_many"])
+@pytest.mark.parametrize("writer", ["WhisperStore() .write (mapped)", "storage.whisper.update_many"])
 def test_update_many_360_points_into_one_file(benchmark, ratio_table, files, writer):
     path = files[-1]
     now = NOW + 7200
@@ -128,7 +247,7 @@ def test_update_many_360_points_into_one_file(benchmark, ratio_table, files, wri
     values = np.cos(stamps / 700.0)
     points = list(zip(stamps.tolist(), values.tolist(), strict=True))
     with WhisperStore() as store:
-        if writer == "WhisperStore.write":
+        if writer.startswith("WhisperStore"):
             benchmark.pedantic(store.write, args=(path, stamps, values), kwargs={"now": now},
                                rounds=200, iterations=1, warmup_rounds=1)
         else:
@@ -141,21 +260,24 @@ def test_update_many_360_points_into_one_file(benchmark, ratio_table, files, wri
     ratio_table.add(benchmark, "update_many, 360 points into one file", writer, reference)
 
 
+# ---------------------------------------------------------------- fetch
+
 def same_answer(ours_result, reference_result) -> bool:
     (info, values), (reference_info, reference_values) = ours_result, reference_result
     values = [None if v is None or math.isnan(v) else v for v in list(values)]
     return info == reference_info and values == reference_values
 
 
-@pytest.mark.parametrize("reader", ["WhisperStore.fetch (numpy)", "storage.whisper.fetch (lists)"])
+@pytest.mark.parametrize("reader", ["WhisperStore() .fetch (numpy, mapped)",
+                                    "storage.whisper.fetch (lists)"])
 def test_fetch_6_hours_from_1000_files(benchmark, ratio_table, files, reader):
     paths = files[:FETCH_FILES]
     from_time = NOW - SIX_HOURS
-    with WhisperStore(max_open_files=FETCH_FILES) as store:
+    with WhisperStore() as store:
         if reader.startswith("WhisperStore"):
             fetch_one = store.fetch
             for path in paths:
-                store.fetch(path, from_time, NOW, now=NOW)  # warm: descriptors open
+                store.fetch(path, from_time, NOW, now=NOW)  # warm: files mapped
         else:
             fetch_one = ours.fetch
 
@@ -173,59 +295,3 @@ def test_fetch_6_hours_from_1000_files(benchmark, ratio_table, files, reader):
     # (NOW-6h, NOW] minus the oldest slots the update benchmark may have overwritten since
     assert sum(v is not None for v in expected[0][1]) > SIX_HOURS // 10 - 100
     ratio_table.add(benchmark, "fetch 6 h from 1,000 files", reader, reference)
-
-
-class Folders:
-    """A fresh empty folder per round of creates; the previous round's is removed first."""
-
-    def __init__(self, parent: Path) -> None:
-        self.parent = parent
-        self.rounds = 0
-        self.current: Path | None = None
-
-    def fresh(self):
-        if self.current is not None:
-            shutil.rmtree(self.current, ignore_errors=True)
-        self.rounds += 1
-        self.current = self.parent / f"round{self.rounds}"
-        self.current.mkdir()
-        return (self.current,), {}
-
-
-def create_with_whisper(directory: Path) -> None:
-    for i in range(FILES):
-        whisper.create(str(directory / f"m{i}.wsp"), list(RETENTION), 0.5, "average", sparse=True)
-
-
-@pytest.fixture(scope="module")
-def whisper_create_time(bench_dir, ratio_table):
-    """whisper.create's median for 10,000 files, measured once for both of our creators,
-    and a file it created to compare bytes with."""
-    folders = Folders(bench_dir)
-    seconds = ratio_table.time_median(lambda: create_with_whisper(folders.current), rounds=2,
-                                      setup=folders.fresh)
-    sample = (folders.current / f"m{FILES - 1}.wsp").read_bytes()
-    shutil.rmtree(folders.current)
-    return seconds, sample
-
-
-@pytest.mark.parametrize("creator", ["WhisperStore.create", "storage.whisper.create"])
-def test_create_10000_files(benchmark, ratio_table, bench_dir, whisper_create_time, creator):
-    folders = Folders(bench_dir / creator)
-    folders.parent.mkdir()
-
-    def ours_round(directory):
-        if creator == "WhisperStore.create":
-            with WhisperStore(sparse=True) as store:
-                for i in range(FILES):
-                    store.create(directory / f"m{i}.wsp", RETENTION, 0.5, "average")
-        else:
-            for i in range(FILES):
-                ours.create(str(directory / f"m{i}.wsp"), RETENTION, 0.5, "average", sparse=True)
-
-    benchmark.pedantic(ours_round, setup=folders.fresh, rounds=2, iterations=1)
-    reference, sample = whisper_create_time
-    assert len(os.listdir(folders.current)) == FILES
-    assert (folders.current / f"m{FILES - 1}.wsp").read_bytes() == sample  # whisper's bytes
-    shutil.rmtree(folders.parent)
-    ratio_table.add(benchmark, "create 10,000 files (sparse)", creator, reference)

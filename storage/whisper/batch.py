@@ -112,9 +112,11 @@ class _Handle:
     retired: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
     mapped: bool = field(init=False)
+    mapped_size: int = field(init=False)  # bytes mapped; 0 on a descriptor
 
     def __post_init__(self) -> None:
         self.mapped = not isinstance(self.target, int)
+        self.mapped_size = len(self.target) if self.mapped else 0
 
     def close(self) -> None:
         if self.mapped:
@@ -281,7 +283,8 @@ class WhisperStore:
             if handle is not None:
                 handle.users += 1
         if handle is not None:
-            if time.monotonic() - handle.checked_at < self.revalidate_after:
+            clock = time.monotonic()
+            if clock - handle.checked_at < self.revalidate_after:
                 return handle
             try:
                 current = self._still_current(key, handle)
@@ -290,7 +293,7 @@ class WhisperStore:
                 self._release(handle)
                 raise
             if current:
-                handle.checked_at = time.monotonic()
+                handle.checked_at = clock
                 return handle
             self._forget(key, handle)
             self._release(handle)
@@ -310,14 +313,14 @@ class WhisperStore:
             return False
         if (status.st_dev, status.st_ino) != handle.identity:
             return False
-        if handle.mapped:
-            if status.st_size < len(handle.target):
+        size = handle.mapped_size
+        if size:
+            if status.st_size < size:
                 raise CorruptWhisperFile(
-                    f"cannot use path={key!r}: it shrank from {len(handle.target)} to "
-                    f"{status.st_size} bytes while mapped (truncated in place)", key)
-            if not fully_allocated(status):
+                    f"cannot use path={key!r}: it shrank from {size} to {status.st_size} "
+                    "bytes while mapped (truncated in place)", key)
+            if status.st_blocks * _BLOCK_UNIT < status.st_size:
                 return False  # holes punched: reopen on the descriptor path
-            size = len(handle.target)
         else:
             size = status.st_size
         try:
@@ -364,7 +367,10 @@ class WhisperStore:
             return None
         mappable = self._mappable_devices.get(status.st_dev)
         if mappable is None:
-            mappable = kernels.filesystem_magic(fd) in MAPPABLE_FILESYSTEMS
+            try:
+                mappable = kernels.filesystem_magic(fd) in MAPPABLE_FILESYSTEMS
+            except OSError:  # cannot tell: do not map
+                mappable = False
             self._mappable_devices[status.st_dev] = mappable
         if not mappable:
             return None
