@@ -68,6 +68,10 @@ cdef enum:
     MAX_INT_CHARS = 20
     # "[" value ", " timestamp "]" ", "
     MAX_POINT_CHARS = 1 + MAX_VALUE_CHARS + 2 + MAX_INT_CHARS + 1 + 2
+    # Bytes write_repr may touch from where a value starts (its text plus the
+    # slack of fixed-size copies); below MAX_POINT_CHARS, so a point never
+    # writes into memory it was not given.
+    REPR_TOUCHES = 48
     # Output buffers this large ask for transparent huge pages (2 MiB).
     HUGE_PAGE = 1 << 21
 
@@ -831,9 +835,44 @@ cdef inline void write_digits(char* end, uint64_t d) noexcept nogil:
     write_small(end, <uint32_t>d)
 
 
+cdef uint64_t ASCII_ZEROS = 0x3030303030303030ULL  # "00000000"
+
+
+cdef inline uint64_t eight_digits(uint32_t v) noexcept nogil:
+    """The 8 decimal digits of v < 10**8 as byte values, most significant in the lowest byte.
+
+    Lanes split in registers (4+4 digits, then 2+2, then 1+1), dividing by
+    multiplying: x * 5243 >> 19 is x // 100 below 43,699, x * 103 >> 10 is
+    x // 10 below 179. Stored as one word, so nothing is read back from
+    bytes just written.
+    """
+    cdef uint64_t x = (v // 10000) | (<uint64_t>(v % 10000) << 32)
+    cdef uint64_t q = ((x * 5243) >> 19) & 0x0000007F0000007FULL
+    x = q | ((x - q * 100) << 16)
+    q = ((x * 103) >> 10) & 0x000F000F000F000FULL
+    return q | ((x - q * 10) << 8)
+
+
+cdef inline void store_word(char* at, uint64_t word) noexcept nogil:
+    memcpy(at, &word, 8)
+
+
 cdef inline Py_ssize_t write_int(char* out, int64_t value) noexcept nogil:
     cdef uint64_t magnitude
     cdef Py_ssize_t sign = 0
+    cdef uint32_t high
+    if 100000000LL <= value < 10000000000LL:  # epoch seconds: 9 or 10 digits
+        high = <uint32_t>(value // 100000000)
+        if high >= 10:
+            write_pair(out, high)
+            out += 2
+            sign = 2
+        else:
+            out[0] = <char>(48 + high)
+            out += 1
+            sign = 1
+        store_word(out, eight_digits(<uint32_t>(value % 100000000)) | ASCII_ZEROS)
+        return sign + 8
     if value < 0:
         out[0] = 45  # '-'
         sign = 1
@@ -846,7 +885,11 @@ cdef inline Py_ssize_t write_int(char* out, int64_t value) noexcept nogil:
 
 
 cdef Py_ssize_t write_repr(char* out, double value) noexcept nogil:
-    """``repr(value)`` for a finite double, as ASCII at ``out``; returns its length."""
+    """``repr(value)`` for a finite double, as ASCII at ``out``; returns its length.
+
+    May write up to REPR_TOUCHES bytes from ``out``: the digits go out as
+    whole words, whatever follows the text is overwritten by the caller.
+    """
     cdef char* p = out
     cdef uint64_t bits
     memcpy(&bits, &value, 8)
@@ -864,40 +907,52 @@ cdef Py_ssize_t write_repr(char* out, double value) noexcept nogil:
         d = shortest_decimal(fraction, Q_MIN, &exponent)
     else:
         d = shortest_decimal(fraction | C_MIN, biased + Q_MIN - 1, &exponent)
-    while d % 10 == 0:
-        d //= 10
-        exponent += 1
-    cdef int n = count_digits(d)
-    cdef int point = n + exponent  # value = 0.<digits> * 10**point
-    cdef int i
+    # d < 10**17: left-align it to exactly 17 digits, first + 8 + 8
+    cdef int raw_digits = count_digits(d)
+    cdef int point = raw_digits + exponent  # value = 0.<digits> * 10**point
+    d *= POWERS_OF_TEN[17 - raw_digits]
+    cdef uint64_t first = d // 10000000000000000ULL
+    d -= first * 10000000000000000ULL
+    cdef uint64_t middle = eight_digits(<uint32_t>(d // 100000000))
+    cdef uint64_t last = eight_digits(<uint32_t>(d % 100000000))
+    # significant digits: 17 less the zero digits at the end (the highest zero bytes)
+    cdef int n
+    if last:
+        n = 17 - (count_leading_zeros(last) >> 3)
+    elif middle:
+        n = 9 - (count_leading_zeros(middle) >> 3)
+    else:
+        n = 1
+    middle |= ASCII_ZEROS
+    last |= ASCII_ZEROS
+    cdef char lead = <char>(48 + first)
+    cdef carbyne_u128 tail
     if -4 < point <= 16:
         if point <= 0:  # 0.000ddd
-            p[0] = 48; p[1] = 46
-            p += 2
-            for i in range(-point):
-                p[i] = 48
-            p += -point
-            write_digits(p + n, d)
+            store_word(p, 0x3030303030302E30ULL)  # "0.000000"
+            p += 2 - point
+            p[0] = lead
+            store_word(p + 1, middle)
+            store_word(p + 9, last)
             return p + n - out
-        if point >= n:  # ddd000.0
-            write_digits(p + n, d)
-            p += n
-            for i in range(point - n):
-                p[i] = 48
-            p += point - n
-            p[0] = 46; p[1] = 48
-            return p + 2 - out
-        # dd.ddd: write all digits one place on, then move the integer part back
-        write_digits(p + n + 1, d)
-        for i in range(point):
-            p[i] = p[i + 1]
+        p[0] = lead
+        store_word(p + 1, middle)
+        store_word(p + 9, last)
+        if point >= n:  # ddd000.0: the zeros are already there
+            p[point] = 46; p[point + 1] = 48
+            return p + point + 2 - out
+        # dd.ddd: the digits from `point` on, moved one place right in registers
         p[point] = 46
+        tail = ((<carbyne_u128>last << 64) | middle) >> (8 * (point - 1))
+        store_word(p + point + 1, <uint64_t>tail)
+        store_word(p + point + 9, <uint64_t>(tail >> 64))
         return p + n + 1 - out
     # d.ddde+XX
-    write_digits(p + n + 1, d)
-    p[0] = p[1]
+    p[0] = lead
     if n > 1:
         p[1] = 46
+        store_word(p + 2, middle)
+        store_word(p + 10, last)
         p += n + 1
     else:
         p += 1
@@ -1069,7 +1124,7 @@ def series_json(list heads, list columns, const int64_t[::1] starts, const int64
 
 def format_float(double value) -> str:
     """``repr(value)`` (finite values) or graphite's null/1e9999/-1e9999, computed here."""
-    cdef char[32] text
+    cdef char[REPR_TOUCHES] text
     cdef Py_ssize_t n = write_value(text, value)
     return text[:n].decode("ascii")
 
