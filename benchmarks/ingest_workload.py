@@ -189,21 +189,45 @@ def wsp_path(whisper_dir: Path, name: str) -> Path:
     return whisper_dir.joinpath(*name.split(".")).with_suffix(".wsp")
 
 
+_ARCHIVE_ZERO = struct.Struct("!LLL")  # offset, seconds per point, points: bytes 16..28
+_POINT = struct.Struct("!Ld")
+
+
+def has_point(path: Path, timestamp: int) -> bool:
+    """Whether the first archive of a whisper file holds ``timestamp``'s interval.
+
+    Two preads instead of whisper.fetch, so checking 10,000 files costs a tenth
+    of a second rather than most of one (the check runs inside the measured time).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        header = os.pread(fd, 28, 0)
+        if len(header) < 28:
+            return False
+        offset, step, points = _ARCHIVE_ZERO.unpack_from(header, 16)
+        base = os.pread(fd, _POINT.size, offset)
+        if len(base) < _POINT.size:
+            return False
+        base_time = _POINT.unpack(base)[0]
+        interval = timestamp - timestamp % step
+        if base_time == 0:
+            return False
+        slot = ((interval - base_time) // step) % points
+        stored = os.pread(fd, _POINT.size, offset + slot * _POINT.size)
+        return len(stored) == _POINT.size and _POINT.unpack(stored)[0] == interval
+    finally:
+        os.close(fd)
+
+
 def complete(whisper_dir: Path, names: list[str], start: int, points: int, sample: int | None) -> bool:
     """True when the last point of each (sampled) metric reads back from disk."""
-    from storage import whisper
     last = start + (points - 1) * STEP
     chosen = names if sample is None else [names[i] for i in
                                            np.random.default_rng(0).choice(len(names), sample)]
-    for name in chosen:
-        path = wsp_path(whisper_dir, name)
-        try:
-            result = whisper.fetch(str(path), last - 1, last + STEP - 1)
-        except Exception:
-            return False
-        if result is None or result[1][0] is None:
-            return False
-    return True
+    return all(has_point(wsp_path(whisper_dir, name), last) for name in chosen)
 
 
 @dataclass
@@ -262,19 +286,21 @@ def _profile_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--points", type=int, default=60)
     parser.add_argument("--daemon", choices=("carbyne", "carbon"), default="carbyne")
     parser.add_argument("--py-spy", metavar="OUT", help="record the daemon with py-spy (raw format)")
+    parser.add_argument("--profile-phase", choices=("both", "cold", "warm"), default="both")
     args = parser.parse_args(argv)
     names = metric_names(args.metrics)
     start = (int(time.time()) // 3600) * 3600 - 3 * 3600
     with tempfile.TemporaryDirectory() as root:
         daemon = (start_carbyne if args.daemon == "carbyne" else start_carbon_cache)(Path(root))
         spy = None
-        if args.py_spy:
-            spy = subprocess.Popen(["py-spy", "record", "--pid", str(daemon.proc.pid), "--threads",
-                                    "--format", "raw", "--rate", "250", "--output", args.py_spy],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(1.0)
         try:
             for phase, t0 in (("cold", start), ("warm", start + args.points * STEP)):
+                if args.py_spy and spy is None and args.profile_phase in ("both", phase):
+                    spy = subprocess.Popen(
+                        ["py-spy", "record", "--pid", str(daemon.proc.pid), "--threads", "--nonblocking",
+                         "--format", "raw", "--rate", "500", "--output", args.py_spy],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    time.sleep(1.0)
                 if args.protocol == "plaintext":
                     payload, port = plaintext_payload(names, t0, args.points), daemon.line_port
                 else:
@@ -283,6 +309,10 @@ def _profile_main(argv: list[str] | None = None) -> int:
                 print(f"{args.daemon} {args.protocol} {phase}: {m.lines_per_second:,.0f} lines/s accepted "
                       f"({m.accept_seconds:.2f} s), {m.points_per_second:,.0f} points/s persisted "
                       f"({m.persist_seconds:.2f} s), {m.cpu_seconds_per_million:.2f} CPU-s per M points")
+                if spy is not None and args.profile_phase == phase:
+                    spy.send_signal(signal.SIGINT)
+                    spy.wait(60)
+                    spy = None
         finally:
             if spy is not None:
                 spy.send_signal(signal.SIGINT)

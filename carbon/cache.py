@@ -402,6 +402,8 @@ class MetricCache:
         self.table: Any = NativeSeriesTable() if use_native else SeriesTablePy()
         self.too_full = False
         self.space_listeners: list[Callable[[], None]] = []
+        # Called when points arrive in an empty cache (the writer wakes up at once).
+        self.arrival_listeners: list[Callable[[], None]] = []
 
     # --- sizes -----------------------------------------------------------------
 
@@ -433,7 +435,7 @@ class MetricCache:
         return self.table.is_pending(metric_id)
 
     def pending_mask(self, ids: np.ndarray) -> np.ndarray:
-        return self.table.pending_mask(ids)
+        return self.table.pending_mask(np.ascontiguousarray(ids, dtype=np.int64))
 
     def pending_ids(self) -> list[int]:
         return self.table.pending_ids().tolist()
@@ -475,7 +477,10 @@ class MetricCache:
         if self.is_full:
             self._mark_full()
             return False
+        was_empty = not self.table.pending_metrics
         self.table.append(metric_id, timestamp, value)
+        if was_empty:
+            self._arrived()
         return True
 
     def store_many(self, ids: np.ndarray, timestamps: np.ndarray, values: np.ndarray) -> int:
@@ -495,10 +500,17 @@ class MetricCache:
             self._mark_full()
             if kept == 0:
                 return refused
+        was_empty = not self.table.pending_metrics
         self.table.append_many(ids, timestamps, values)
         if self.is_full:
             self._mark_full()
+        if was_empty:
+            self._arrived()
         return refused
+
+    def _arrived(self) -> None:
+        for listener in list(self.arrival_listeners):
+            listener()
 
     def _mark_full(self) -> None:
         if not self.too_full:

@@ -50,6 +50,9 @@ class Stats:
     def append(self, name: str, value: float) -> None:
         self.samples[name].append(value)
 
+    def extend(self, name: str, values: list[float]) -> None:
+        self.samples[name].extend(values)
+
     def take(self) -> tuple[dict[str, float], dict[str, list[float]]]:
         """The interval's counters and samples; starts a new interval."""
         counters, samples = dict(self.counters), dict(self.samples)

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.internet.task import LoopingCall
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_METRICS = 500
 IDLE_INTERVAL = 0.1
+DEFAULT_REMEMBERED_PATHS = 1 << 18
 
 
 class TokenBucket:
@@ -136,6 +138,7 @@ class WriterSettings:
     max_updates_per_second_on_shutdown: float | None = None
     batch_metrics: int = DEFAULT_BATCH_METRICS
     idle_interval: float = IDLE_INTERVAL
+    max_remembered_paths: int = DEFAULT_REMEMBERED_PATHS
     log_updates: bool = False
     log_creates: bool = False
 
@@ -153,27 +156,39 @@ class WriterSettings:
 
 
 @dataclass(frozen=True)
-class Job:
-    """One metric's popped points on their way to disk."""
+class Batch:
+    """Popped points of many metrics on their way to disk: metric ``ids[k]`` (named
+    ``names[k]``) owns ``timestamps[offsets[k]:offsets[k + 1]]`` and the same of ``values``."""
 
-    metric_id: int
-    name: str
-    timestamps: Any
-    values: Any
+    ids: np.ndarray
+    names: list[str]
+    offsets: np.ndarray
+    timestamps: np.ndarray
+    values: np.ndarray
     now: int
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What happened to one Job; ``kind`` is written, dropped_create, bad_name or error."""
+    """What happened to one metric that was not simply written: ``kind`` is
+    dropped_create, bad_name or error."""
 
     metric_id: int
     name: str
     kind: str
-    points: int = 0
-    seconds: float = 0.0
     created: bool = False
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """A batch's result: the ids written (with their points and seconds) and the rest."""
+
+    written: np.ndarray
+    points: int
+    seconds: list[float]
+    creates: int
+    others: list[Outcome]
 
 
 class Writer:
@@ -214,6 +229,7 @@ class Writer:
         self.running = False
         self.flushing = False
         self._retried: set[int] = set()
+        self._paths: dict[int, Path] = {}  # writer thread only
         self._next_call: Any = None
         self._flushed: list[defer.Deferred] = []
 
@@ -221,6 +237,8 @@ class Writer:
 
     def start(self) -> None:
         self.running = True
+        if self._points_arrived not in self.cache.arrival_listeners:
+            self.cache.arrival_listeners.append(self._points_arrived)
         self._schedule(0)
 
     def flush(self) -> defer.Deferred:
@@ -269,34 +287,36 @@ class Writer:
         self._next_call = None
         if self.busy or not self.running:
             return
-        if self.flushing and not self.cache and not self.cache.inflight_ids():
+        if self.flushing and not self.cache and not self.cache.inflight_metrics:
             self._finish_flush()
             return
         allowed = self.updates.available()
         if allowed < 1:
             self._schedule(self.updates.seconds_until(1))
             return
-        jobs = self._take(int(min(allowed, self.settings.batch_metrics)))
-        if not jobs:
+        batch = self._take(int(min(allowed, self.settings.batch_metrics)))
+        if batch is None:
             self._schedule(0 if self.flushing and self.cache else self.settings.idle_interval)
             return
-        self.updates.take(len(jobs))
+        self.updates.take(len(batch.ids))
         self.busy = True
-        d = self.run_blocking(self._write_all, jobs)
+        d = self.run_blocking(self._write_batch, batch)
         d.addCallback(self._apply)
-        d.addErrback(self._batch_failed, jobs)
+        d.addErrback(self._batch_failed, batch)
         d.addBoth(self._batch_over)
 
-    def _take(self, limit: int) -> list[Job]:
-        jobs = []
-        now = int(self.clock.seconds())
-        while len(jobs) < limit:
-            metric_id = self.cache.choose()
-            if metric_id is None:
-                break
-            timestamps, values = self.cache.pop(metric_id)
-            jobs.append(Job(metric_id, self.index.name(metric_id), timestamps, values, now))
-        return jobs
+    def _take(self, limit: int) -> Batch | None:
+        ids, offsets, timestamps, values = self.cache.pop_many(limit)
+        if not len(ids):
+            return None
+        name = self.index.name
+        return Batch(ids, [name(metric_id) for metric_id in ids.tolist()], offsets, timestamps,
+                     values, int(self.clock.seconds()))
+
+    def _points_arrived(self) -> None:
+        """The cache went from empty to holding points: write now instead of at the next idle tick."""
+        if self.running and not self.busy:
+            self._schedule(0)
 
     def _batch_over(self, _: Any) -> None:
         self.busy = False
@@ -310,34 +330,61 @@ class Writer:
 
     # --- the writer thread ---------------------------------------------------------
 
-    def _write_all(self, jobs: list[Job]) -> list[Outcome]:
-        return [self._write_one(job) for job in jobs]
+    def _write_batch(self, batch: Batch) -> BatchOutcome:
+        written: list[int] = []
+        seconds: list[float] = []
+        others: list[Outcome] = []
+        points = creates = 0
+        bounds = batch.offsets.tolist()
+        log_updates = self.settings.log_updates
+        clock = time.perf_counter
+        for k, (metric_id, name) in enumerate(zip(batch.ids.tolist(), batch.names, strict=True)):
+            path = self._paths.get(metric_id)
+            if path is None:
+                try:
+                    path = self._path_for(metric_id, name)
+                except InvalidMetricName as exc:
+                    others.append(Outcome(metric_id, name, "bad_name", detail=str(exc)))
+                    continue
+            created = False
+            try:
+                if not self.store.exists(path):
+                    if not self.creates.take(1):
+                        others.append(Outcome(metric_id, name, "dropped_create"))
+                        continue
+                    self._create(path, name)
+                    created = True
+                    creates += 1
+                started = clock()
+                count = self.store.write(path, batch.timestamps[bounds[k]:bounds[k + 1]],
+                                         batch.values[bounds[k]:bounds[k + 1]], now=batch.now)
+                elapsed = clock() - started
+            except Exception as exc:  # one metric's failure must not stop the writer
+                others.append(Outcome(metric_id, name, "error", created=created,
+                                      detail=f"{type(exc).__name__}: {exc}"))
+                continue
+            written.append(metric_id)
+            seconds.append(elapsed)
+            points += count
+            if log_updates:
+                log.info("wrote %d datapoints for %s in %.5f seconds", count, name, elapsed)
+        return BatchOutcome(np.array(written, dtype=np.int64), int(points), seconds, creates, others)
 
-    def _write_one(self, job: Job) -> Outcome:
-        try:
-            path = metric_path(self.settings.data_dir, job.name)
-        except InvalidMetricName as exc:
-            return Outcome(job.metric_id, job.name, "bad_name", detail=str(exc))
-        created = False
-        try:
-            if not self.store.exists(path):
-                if not self.creates.take(1):
-                    return Outcome(job.metric_id, job.name, "dropped_create")
-                self._index_tags(job.name)
-                policy = self.rules.policy_for(job.name)
-                self.store.create(path, policy.archives, policy.x_files_factor, policy.aggregation_method)
-                created = True
-                if self.settings.log_creates:
-                    log.info("created %s (archives=%s xff=%s agg=%s)", path, policy.archives,
-                             policy.x_files_factor, policy.aggregation_method)
-            started = time.perf_counter()
-            written = self.store.write(path, job.timestamps, job.values, now=job.now)
-            elapsed = time.perf_counter() - started
-        except Exception as exc:  # one metric's failure must not stop the writer
-            return Outcome(job.metric_id, job.name, "error", created=created,
-                           detail=f"{type(exc).__name__}: {exc}")
-        return Outcome(job.metric_id, job.name, "written", points=int(written),
-                       seconds=elapsed, created=created)
+    def _path_for(self, metric_id: int, name: str) -> Path:
+        """metric_path, remembered per id (a name's checks and path never change)."""
+        path = metric_path(self.settings.data_dir, name)
+        if len(self._paths) >= self.settings.max_remembered_paths:
+            self._paths.clear()
+        self._paths[metric_id] = path
+        return path
+
+    def _create(self, path: Path, name: str) -> None:
+        self._index_tags(name)
+        policy = self.rules.policy_for(name)
+        self.store.create(path, policy.archives, policy.x_files_factor, policy.aggregation_method)
+        if self.settings.log_creates:
+            log.info("created %s (archives=%s xff=%s agg=%s)", path, policy.archives,
+                     policy.x_files_factor, policy.aggregation_method)
 
     def _index_tags(self, name: str) -> None:
         if self.tag_index is None:
@@ -357,29 +404,29 @@ class Writer:
 
     # --- back on the reactor thread --------------------------------------------------
 
-    def _apply(self, outcomes: list[Outcome]) -> None:
-        for outcome in outcomes:
-            if outcome.created:
+    def _apply(self, outcome: BatchOutcome) -> None:
+        if len(outcome.written):
+            if self._retried:
+                self._retried.difference_update(outcome.written.tolist())
+            self.cache.confirm_many(outcome.written)
+            self.stats.increment("committedPoints", outcome.points)
+            self.stats.extend("updateTimes", outcome.seconds)
+        if outcome.creates:
+            self.stats.increment("creates", outcome.creates)
+        for other in outcome.others:
+            if other.created:
                 self.stats.increment("creates")
-            if outcome.kind == "written":
-                self._retried.discard(outcome.metric_id)
-                self.cache.confirm(outcome.metric_id)
-                self.stats.increment("committedPoints", outcome.points)
-                self.stats.append("updateTimes", outcome.seconds)
-                if self.settings.log_updates:
-                    log.info("wrote %d datapoints for %s in %.5f seconds",
-                             outcome.points, outcome.name, outcome.seconds)
-            elif outcome.kind == "dropped_create":
-                self.cache.confirm(outcome.metric_id)
+            if other.kind == "dropped_create":
+                self.cache.confirm(other.metric_id)
                 self.stats.increment("droppedCreates")
                 self.updates.give_back(1)
-            elif outcome.kind == "bad_name":
-                self.cache.confirm(outcome.metric_id)
+            elif other.kind == "bad_name":
+                self.cache.confirm(other.metric_id)
                 self.updates.give_back(1)
-                self.reject("bad_name", outcome.name.encode("utf-8", "replace"), "writer")
-                log.warning("dropped points of %s", outcome.detail)
+                self.reject("bad_name", other.name.encode("utf-8", "replace"), "writer")
+                log.warning("dropped points of %s", other.detail)
             else:
-                self._failed(outcome.metric_id, outcome.name, outcome.detail)
+                self._failed(other.metric_id, other.name, other.detail)
 
     def _failed(self, metric_id: int, name: str, detail: str) -> None:
         self.stats.increment("errors")
@@ -392,12 +439,12 @@ class Writer:
             self.cache.restore(metric_id)
             log.error("cannot write metric=%s: %s (points kept for one retry)", name, detail)
 
-    def _batch_failed(self, failure: Any, jobs: list[Job]) -> None:
-        """The batch itself blew up (not one metric): treat every job as failed."""
+    def _batch_failed(self, failure: Any, batch: Batch) -> None:
+        """The batch itself blew up (not one metric): treat every metric still in flight as failed."""
         log.error("writer batch failed: %s", failure.getTraceback())
-        for job in jobs:
-            if job.metric_id in self.cache.inflight_ids():
-                self._failed(job.metric_id, job.name, failure.getErrorMessage())
+        for metric_id, name in zip(batch.ids.tolist(), batch.names, strict=True):
+            if self.cache.is_inflight(metric_id):
+                self._failed(metric_id, name, failure.getErrorMessage())
 
     # --- work that must not race with writes -------------------------------------------
 
