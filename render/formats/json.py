@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Mapping, Sequence
 
@@ -35,6 +36,8 @@ except ImportError:  # not built: the readable twins serve
 
 JSON = "application/json"
 JAVASCRIPT = "text/javascript"
+#: Most threads one JSON body is written by (the kernel gives each at least 16,384 points).
+MAX_WRITER_THREADS = 4
 
 
 def graphite_dumps(data: object, pretty: bool = False) -> str:
@@ -95,11 +98,13 @@ def series_json_py(
     steps: np.ndarray,
     counts: np.ndarray,
     skip_missing: bool = False,
+    threads: int = 1,
 ) -> bytes:
     """``[`` head datapoints ``}``, ... ``]``: the twin of ``native.render_json.series_json``.
 
     With ``skip_missing`` NaN values are left out and a series left with no
-    points is dropped.
+    points is dropped. ``threads`` is accepted for the same signature; the
+    twin writes in one thread.
     """
     if not len(heads) == len(columns) == len(starts) == len(steps) == len(counts):
         raise ValueError(
@@ -160,10 +165,20 @@ def render_json(series_list: Sequence[Series], options: OutputOptions) -> Render
         np.array([s.step for s in series_list], dtype=np.int64),
         np.array([point_count(s) for s in series_list], dtype=np.int64),
         options.no_null_points,
+        writer_threads(),
     )
     if options.jsonp is not None:
         return Rendered(options.jsonp.encode() + b"(" + body + b")", JAVASCRIPT)
     return Rendered(body, JSON)
+
+
+def writer_threads() -> int:
+    """Threads the native writer may use for a long list: the CPUs this process may run on, up to 4."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_WRITER_THREADS))
 
 
 def _json_objects(series_list: Sequence[Series], no_null_points: bool) -> list[dict[str, object]]:

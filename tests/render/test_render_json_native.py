@@ -162,3 +162,21 @@ def test_bad_series_lists_are_refused() -> None:
         render_json.series_json([b"{"], [np.zeros(4)[::2]], *one)
     with pytest.raises(TypeError, match="not bytes"):
         render_json.series_json(["{"], [np.zeros(1)], *one)
+
+
+@pytest.mark.parametrize("threads", [2, 3, 8])
+def test_lists_written_by_several_threads_are_the_same_bytes(threads: int) -> None:
+    """Long enough to be cut into runs; series left empty by noNullPoints at every run's edge."""
+    rng = np.random.default_rng(threads)
+    columns = [rng.random(rng.integers(1, 3000)) * 10.0 ** rng.integers(-5, 20) for _ in range(60)]
+    for index in (0, 1, 2, 29, 30, 31, 58, 59):
+        columns[index] = np.full(len(columns[index]), math.nan)
+    heads = [f'{{"target": "s{i}", "datapoints": '.encode() for i in range(60)]
+    starts = rng.integers(0, 2**31, 60)
+    steps = rng.integers(1, 100, 60)
+    counts = np.array([len(c) for c in columns], dtype=np.int64)
+    for skip in (False, True):
+        args = (heads, columns, starts, steps, counts, skip)
+        assert render_json.series_json(*args, threads) == json_format.series_json_py(*args)
+    assert render_json.series_json(heads[:1], columns[:1], starts[:1], steps[:1], counts[:1], True,
+                                   threads) == b"[]"
