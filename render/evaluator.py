@@ -151,6 +151,8 @@ class _Request:
         # (call node, caller's window) -> step of its first argument, learnt by evaluating it
         self.probed: dict[tuple[ast.Call, Window], int | None] = {}
         self.pending: set[tuple[ast.Call, Window]] = set()
+        # (id of a header, window) -> fetch_interval: files of one schema share one Header
+        self.intervals: dict[tuple[int, Window], Any] = {}
 
     # --- planning -------------------------------------------------------------------
 
@@ -199,11 +201,18 @@ class _Request:
         if key not in self.path_steps:
             steps = []
             for leaf in self._leaves(pattern):
-                info = fetch_interval(leaf.header, window[0], window[1], self.ctx.now)
+                info = self._interval(leaf, window)
                 if info is not None:
                     steps.append(info[0][2])
             self.path_steps[key] = max(steps, default=None)
         return self.path_steps[key]
+
+    def _interval(self, leaf: Leaf, window: Window) -> Any:
+        """``fetch_interval`` of the leaf's header over ``window``, computed once per header object."""
+        key = (id(leaf.header), window)  # the leaves keep their headers alive for the request
+        if key not in self.intervals:
+            self.intervals[key] = fetch_interval(leaf.header, window[0], window[1], self.ctx.now)
+        return self.intervals[key]
 
     def _plan(self, node: ast.Arg, window: Window, record: bool) -> int | None:
         """Record what ``node`` reads over ``window``; return the step its series will have.
@@ -296,7 +305,7 @@ class _Request:
                 series += len(leaves)
                 self.limits.check_series(series, pattern)
                 for leaf in leaves:
-                    info = fetch_interval(leaf.header, window[0], window[1], self.ctx.now)
+                    info = self._interval(leaf, window)
                     if info is not None:
                         points += info[1]
                 self.limits.check_points(points, pattern)
