@@ -187,7 +187,28 @@ def parse_pickle(
     max_points: int = DEFAULT_MAX_POINTS_PER_MESSAGE,
     max_bytes: int = unpickle.DEFAULT_MAX_PICKLE_BYTES,
 ) -> Points:
-    """Parse one pickle frame's payload: ``[(name, (timestamp, value)), ...]``."""
+    """Parse one pickle frame's payload: ``[(name, (timestamp, value)), ...]``.
+
+    A plain, valid frame of binary opcodes (what carbon-relay and Python
+    clients send) is decoded by the native kernel without building a Python
+    object per entry; anything else takes :func:`parse_pickle_py`, the
+    screened general path, which also names every reject.
+    """
+    if native_available(index) and len(payload) <= max_bytes:
+        decoded = native_parse.parse_pickle_points(payload, index, now, max_points, BadMetricName)
+        if decoded is not None:
+            return Points(*decoded, [])
+    return parse_pickle_py(payload, index, now, max_points, max_bytes)
+
+
+def parse_pickle_py(
+    payload: bytes,
+    index: MetricIndex,
+    now: float,
+    max_points: int = DEFAULT_MAX_POINTS_PER_MESSAGE,
+    max_bytes: int = unpickle.DEFAULT_MAX_PICKLE_BYTES,
+) -> Points:
+    """The general pickle path: screen, data-only unpickle, then check each entry."""
     ids: list[int] = []
     timestamps: list[float] = []
     values: list[float] = []

@@ -435,7 +435,8 @@ cdef class SeriesTable:
             memcpy(data, s.flying.rows, s.flying.n * 2 * sizeof(double))
         if s.pending.n:
             memcpy(data + 2 * s.flying.n, s.pending.rows, s.pending.n * 2 * sizeof(double))
-        increasing = s.flying.increasing and s.pending.increasing and not (
+        increasing = (s.flying.n == 0 or s.flying.increasing) and (
+            s.pending.n == 0 or s.pending.increasing) and not (
             s.flying.n and s.pending.n
             and s.pending.rows[0] <= s.flying.rows[2 * s.flying.n - 2])
         return out, increasing

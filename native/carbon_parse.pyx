@@ -7,7 +7,7 @@ Twins: ``carbon.parse.parse_lines_py`` (lines), ``carbon.names.SpellingCache``
 GIL and without a Python object per line; Python is entered only for names the
 spelling table has not seen and for rejects.
 """
-from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy, memset
 
@@ -734,3 +734,358 @@ def screen_pickle(const uint8_t[::1] payload not None):
     if verdict == V_OK:
         return None
     return SCREEN_VERDICTS[verdict], where
+
+
+# ---------------------------------------------------------------- pickle points
+
+# Stack items of the restricted pickle decoder.
+cdef enum:
+    K_MARK = 0
+    K_LIST = 1        # the top-level list
+    K_TEXT = 2        # str or bytes: a span of the payload
+    K_NUMBER = 3      # int or float, as a double
+    K_PAIR = 4        # (timestamp, value) with both numbers known
+    K_ENTRY = 5       # (name, (timestamp, value))
+    K_OTHER = 6       # anything memoized that the decoder will not look at again
+
+cdef enum:
+    # Smaller frames are decoded holding the GIL: a few microseconds of work do
+    # not pay for handing the GIL to the writer thread and waiting to get it back.
+    RELEASE_GIL_BYTES = 65536
+
+cdef enum:
+    # Outcomes of decode_points.
+    D_OK = 0
+    D_FALLBACK = 1    # not the plain shape: the general (screened) path decides
+    D_NO_MEMORY = 2
+
+
+cdef struct Item:
+    int kind
+    Py_ssize_t start  # K_TEXT / K_ENTRY: where the text (name) starts
+    Py_ssize_t length
+    double first      # K_NUMBER / K_PAIR / K_ENTRY: the number, or the timestamp
+    double second     # K_PAIR / K_ENTRY: the value
+
+
+cdef struct Decoder:
+    const uint8_t* p
+    Py_ssize_t n
+    Item* stack
+    Py_ssize_t depth
+    Py_ssize_t stack_size
+    Item* memo
+    Py_ssize_t memo_count
+    Py_ssize_t memo_size
+    Item* entries     # decoded K_ENTRY items, in order
+    Py_ssize_t entry_count
+    Py_ssize_t entry_size
+    char* scratch
+    locale_t c_locale
+
+
+cdef int grow_items(Item** items, Py_ssize_t* size, Py_ssize_t needed) noexcept nogil:
+    cdef Py_ssize_t grown = size[0] * 2 if size[0] else 64
+    cdef Item* moved
+    while grown < needed:
+        grown *= 2
+    moved = <Item*>realloc(items[0], grown * sizeof(Item))
+    if moved == NULL:
+        return -1
+    items[0] = moved
+    size[0] = grown
+    return 0
+
+
+cdef inline int push(Decoder* d, int kind, Py_ssize_t start, Py_ssize_t length,
+                     double first) noexcept nogil:
+    if d.depth == d.stack_size and grow_items(&d.stack, &d.stack_size, d.depth + 1) < 0:
+        return D_NO_MEMORY
+    d.stack[d.depth].kind = kind
+    d.stack[d.depth].start = start
+    d.stack[d.depth].length = length
+    d.stack[d.depth].first = first
+    d.depth += 1
+    return D_OK
+
+
+cdef inline uint64_t little_endian(const uint8_t* p, int width) noexcept nogil:
+    cdef uint64_t number = 0
+    cdef int i
+    for i in range(width - 1, -1, -1):
+        number = (number << 8) | p[i]
+    return number
+
+
+cdef inline bint as_number(Decoder* d, Item* item, double* out) noexcept nogil:
+    """float(item) for a number, or for an ASCII text float() reads the way float(bytes) does."""
+    if item.kind == K_NUMBER:
+        out[0] = item.first
+        return True
+    if item.kind != K_TEXT or item.length == 0 or item.length > 64:
+        return False
+    if is_space(d.p[item.start]) or is_space(d.p[item.start + item.length - 1]):
+        return False            # str and bytes strip different whitespace: let float() decide
+    return parse_number(d.p + item.start, item.length, d.scratch, d.c_locale, out)
+
+
+cdef int make_tuple(Decoder* d, Py_ssize_t size) noexcept nogil:
+    """TUPLE2 (or MARK ... TUPLE of two): a (timestamp, value) pair or a (name, pair) entry."""
+    cdef Item* first
+    cdef Item* second
+    cdef double timestamp, value
+    if size != 2 or d.depth < 2:
+        return D_FALLBACK
+    first = &d.stack[d.depth - 2]
+    second = &d.stack[d.depth - 1]
+    if second.kind == K_PAIR:
+        if first.kind != K_TEXT:
+            return D_FALLBACK
+        first.kind = K_ENTRY
+        first.first = second.first
+        first.second = second.second
+    else:
+        if not as_number(d, first, &timestamp) or not as_number(d, second, &value):
+            return D_FALLBACK
+        first.kind = K_PAIR
+        first.first = timestamp
+        first.second = value
+    d.depth -= 1
+    return D_OK
+
+
+cdef int append_entries(Decoder* d, Py_ssize_t first) noexcept nogil:
+    """Move stack items ``first..depth-1`` (all entries) into the top-level list below them."""
+    cdef Py_ssize_t i, count = d.depth - first
+    if first < 1 or d.stack[first - 1].kind != K_LIST:
+        return D_FALLBACK
+    for i in range(first, d.depth):
+        if d.stack[i].kind != K_ENTRY:
+            return D_FALLBACK
+    if d.entry_count + count > d.entry_size and grow_items(
+            &d.entries, &d.entry_size, d.entry_count + count) < 0:
+        return D_NO_MEMORY
+    memcpy(d.entries + d.entry_count, d.stack + first, count * sizeof(Item))
+    d.entry_count += count
+    d.depth = first
+    return D_OK
+
+
+cdef int memo_put(Decoder* d, uint64_t index) noexcept nogil:
+    """Remember the top item; only the pickler's own numbering (0, 1, 2, ...) is followed."""
+    if d.depth == 0 or index > <uint64_t>d.memo_count:
+        return D_FALLBACK
+    if d.memo_count == d.memo_size and grow_items(&d.memo, &d.memo_size, d.memo_count + 1) < 0:
+        return D_NO_MEMORY
+    d.memo[index] = d.stack[d.depth - 1]
+    if d.memo[index].kind != K_TEXT and d.memo[index].kind != K_PAIR \
+            and d.memo[index].kind != K_ENTRY:
+        d.memo[index].kind = K_OTHER
+    if index == <uint64_t>d.memo_count:
+        d.memo_count += 1
+    return D_OK
+
+
+cdef int memo_get(Decoder* d, uint64_t index) noexcept nogil:
+    """A repeated text, pair or entry (immutable things the pickler memoized) comes back."""
+    cdef int status
+    if index >= <uint64_t>d.memo_count or d.memo[index].kind == K_OTHER:
+        return D_FALLBACK
+    status = push(d, K_MARK, 0, 0, 0.0)
+    if status == D_OK:
+        d.stack[d.depth - 1] = d.memo[index]
+    return status
+
+
+cdef int decode_points(Decoder* d) noexcept nogil:
+    """Walk a pickle of ``[(name, (timestamp, value)), ...]`` made of binary opcodes only.
+
+    Builds nothing but spans and numbers; anything else (another shape, text
+    opcodes, globals, booleans, None, a memo fetch of anything but a name) is
+    D_FALLBACK, and the screened general unpickler takes the frame instead.
+    """
+    cdef Py_ssize_t pos = 0, i, mark
+    cdef uint64_t length
+    cdef int64_t signed_number
+    cdef uint8_t op
+    cdef int status
+    cdef int width
+    cdef double number
+    cdef uint64_t bits
+    while pos < d.n:
+        op = d.p[pos]
+        pos += 1
+        status = D_OK
+        if op == 0x80:                                  # PROTO
+            pos += 1
+        elif op == 0x95:                                # FRAME
+            pos += 8
+        elif op == 0x5d:                                # EMPTY_LIST
+            status = push(d, K_LIST, 0, 0, 0.0)
+        elif op == 0x28:                                # MARK
+            status = push(d, K_MARK, 0, 0, 0.0)
+        elif op == 0x65 or op == 0x74:                  # APPENDS, TUPLE
+            mark = d.depth - 1
+            while mark >= 0 and d.stack[mark].kind != K_MARK:
+                mark -= 1
+            if mark < 0:
+                return D_FALLBACK
+            for i in range(mark, d.depth - 1):          # drop the mark
+                d.stack[i] = d.stack[i + 1]
+            d.depth -= 1
+            if op == 0x65:
+                status = append_entries(d, mark)
+            else:
+                status = make_tuple(d, d.depth - mark)
+        elif op == 0x61:                                # APPEND
+            status = append_entries(d, d.depth - 1)
+        elif op == 0x86:                                # TUPLE2
+            status = make_tuple(d, 2)
+        elif op == 0x71 or op == 0x72:                  # BINPUT, LONG_BINPUT
+            width = 1 if op == 0x71 else 4
+            if d.n - pos < width:
+                return D_FALLBACK
+            status = memo_put(d, little_endian(d.p + pos, width))
+            pos += width
+        elif op == 0x94:                                # MEMOIZE
+            status = memo_put(d, d.memo_count)
+        elif op == 0x68 or op == 0x6a:                  # BINGET, LONG_BINGET
+            width = 1 if op == 0x68 else 4
+            if d.n - pos < width:
+                return D_FALLBACK
+            status = memo_get(d, little_endian(d.p + pos, width))
+            pos += width
+        elif op == 0x58 or op == 0x8c or op == 0x8d or op == 0x55 or op == 0x54 \
+                or op == 0x43 or op == 0x42 or op == 0x8e:
+            # BINUNICODE, SHORT_BINUNICODE, BINUNICODE8, SHORT_BINSTRING, BINSTRING,
+            # SHORT_BINBYTES, BINBYTES, BINBYTES8: a length, then the text
+            width = 1 if (op == 0x8c or op == 0x55 or op == 0x43) else (
+                8 if (op == 0x8d or op == 0x8e) else 4)
+            if d.n - pos < width:
+                return D_FALLBACK
+            length = little_endian(d.p + pos, width)
+            pos += width
+            if length > <uint64_t>(d.n - pos):
+                return D_FALLBACK
+            status = push(d, K_TEXT, pos, <Py_ssize_t>length, 0.0)
+            pos += <Py_ssize_t>length
+        elif op == 0x47:                                # BINFLOAT, big-endian
+            if d.n - pos < 8:
+                return D_FALLBACK
+            bits = 0
+            for i in range(8):
+                bits = (bits << 8) | d.p[pos + i]
+            memcpy(&number, &bits, 8)
+            pos += 8
+            status = push(d, K_NUMBER, 0, 0, number)
+        elif op == 0x4a or op == 0x4b or op == 0x4d:    # BININT, BININT1, BININT2
+            width = 4 if op == 0x4a else (1 if op == 0x4b else 2)
+            if d.n - pos < width:
+                return D_FALLBACK
+            if op == 0x4a:
+                signed_number = <int32_t>little_endian(d.p + pos, 4)
+            else:
+                signed_number = <int64_t>little_endian(d.p + pos, width)
+            pos += width
+            status = push(d, K_NUMBER, 0, 0, <double>signed_number)
+        elif op == 0x8a:                                # LONG1: up to 8 bytes, two's complement
+            if d.n - pos < 1:
+                return D_FALLBACK
+            width = d.p[pos]
+            pos += 1
+            if width > 8 or d.n - pos < width:
+                return D_FALLBACK
+            bits = little_endian(d.p + pos, width) if width else 0
+            if 0 < width < 8 and d.p[pos + width - 1] & 0x80:
+                bits |= ~((<uint64_t>1 << (8 * width)) - 1)
+            pos += width
+            status = push(d, K_NUMBER, 0, 0, <double><int64_t>bits)
+        elif op == 0x2e:                                # STOP
+            if d.depth == 1 and d.stack[0].kind == K_LIST:
+                return D_OK
+            return D_FALLBACK
+        else:
+            return D_FALLBACK
+        if status != D_OK:
+            return status
+    return D_FALLBACK
+
+
+def parse_pickle_points(const uint8_t[::1] payload not None, object index, double now,
+                        Py_ssize_t max_points, object bad_name_error):
+    """The points of a plain ``[(name, (timestamp, value)), ...]`` pickle, or None.
+
+    None means "not plain and valid through and through" (another shape, an
+    opcode this decoder does not follow, a refused number, NaN or infinity, a
+    timestamp out of range, more than ``max_points`` entries, a bad name): the
+    caller then runs the general screened path (``carbon.parse.parse_pickle_py``,
+    this function's twin), which also produces the rejects. Returns
+    ``(ids, timestamps, values)`` otherwise, exactly what that path returns.
+    """
+    cdef SpellingTable table = index.spellings
+    cdef Decoder d
+    cdef int status
+    cdef Py_ssize_t k, count, missing = 0
+    cdef Item* entry
+    cdef double timestamp
+    cdef cnp.ndarray ids_array
+    cdef cnp.ndarray ts_array
+    cdef cnp.ndarray value_array
+    cdef int64_t* ids
+    cdef double* timestamps
+    cdef double* values
+    cdef int64_t metric_id
+    memset(&d, 0, sizeof(Decoder))
+    d.n = payload.shape[0]
+    d.p = &payload[0] if d.n else <const uint8_t*>b""
+    d.scratch = <char*>malloc(72)
+    d.c_locale = newlocale(LC_ALL_MASK, b"C", <locale_t>NULL)
+    try:
+        if d.scratch == NULL or d.c_locale == NULL:
+            raise MemoryError("cannot allocate pickle decoder buffers")
+        if d.n >= RELEASE_GIL_BYTES:
+            with nogil:
+                status = decode_points(&d)
+        else:
+            status = decode_points(&d)
+        if status == D_NO_MEMORY:
+            raise MemoryError("cannot decode pickle: out of memory")
+        count = d.entry_count
+        if status != D_OK or count > max_points:
+            return None
+        ids_array = np.empty(count, dtype=np.int64)
+        ts_array = np.empty(count, dtype=np.float64)
+        value_array = np.empty(count, dtype=np.float64)
+        ids = <int64_t*>cnp.PyArray_DATA(ids_array)
+        timestamps = <double*>cnp.PyArray_DATA(ts_array)
+        values = <double*>cnp.PyArray_DATA(value_array)
+        for k in range(count):
+            entry = &d.entries[k]
+            timestamp = entry.first
+            if -2.0 < timestamp <= -1.0:
+                timestamp = now
+            if not (0.0 <= timestamp < MAX_TIMESTAMP) or isnan(entry.second) or isinf(entry.second):
+                return None
+            timestamps[k] = timestamp
+            values[k] = entry.second
+            metric_id = table.find(d.p + entry.start, entry.length,
+                                   hash_bytes(d.p + entry.start, entry.length, table.seed))
+            ids[k] = metric_id
+            if metric_id < 0:
+                missing += 1
+        for k in range(count if missing else 0):
+            if ids[k] >= 0:
+                continue
+            entry = &d.entries[k]
+            try:
+                ids[k] = index.id_for((<const char*>d.p)[entry.start:entry.start + entry.length])
+            except bad_name_error:
+                return None
+        return ids_array, ts_array, value_array
+    finally:
+        free(d.stack)
+        free(d.memo)
+        free(d.entries)
+        free(d.scratch)
+        if d.c_locale != NULL:
+            freelocale(d.c_locale)
