@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from native import render_json
 from render.formats import json as json_format
+from render.formats import raw as raw_format
 
 SETTINGS = settings(max_examples=400, deadline=None)
 
@@ -180,3 +181,15 @@ def test_lists_written_by_several_threads_are_the_same_bytes(threads: int) -> No
         assert render_json.series_json(*args, threads) == json_format.series_json_py(*args)
     assert render_json.series_json(heads[:1], columns[:1], starts[:1], steps[:1], counts[:1], True,
                                    threads) == b"[]"
+
+
+@SETTINGS
+@given(points_st)
+def test_raw_values_match_the_twin_and_graphites_repr(values: list[float]) -> None:
+    array = np.array(values, dtype=np.float64)
+    expected = ",".join(repr(None if math.isnan(v) else v) for v in values).encode()
+    assert render_json.raw_values(array) == raw_format.raw_values_py(array) == expected
+
+
+def test_the_raw_format_uses_the_compiled_kernel() -> None:
+    assert raw_format.raw_values is render_json.raw_values
