@@ -44,6 +44,8 @@ from posix.mman cimport (
     munmap,
     posix_madvise,
 )
+from posix.stat cimport S_ISREG, struct_stat
+from posix.stat cimport stat as stat_path
 from posix.unistd cimport pread, pwrite
 
 import os
@@ -803,12 +805,15 @@ cdef class Mapping:
 
     def __cinit__(self, int fd, Py_ssize_t size):
         cdef void* address
+        cdef int error = 0
         if size <= 0:
             raise ValueError(f"cannot map size={size}: must be positive")
         with nogil:
             address = mmap(NULL, <size_t>size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+            if address == MAP_FAILED:
+                error = errno
         if address == MAP_FAILED:
-            raise OSError(errno, os.strerror(errno))
+            raise OSError(error, os.strerror(error))
         self.address = <unsigned char*>address
         self.size = size
         posix_madvise(address, <size_t>size, POSIX_MADV_RANDOM)
@@ -856,11 +861,31 @@ def map_file(int fd, Py_ssize_t size):
 def filesystem_magic(int fd):
     """The filesystem type (statfs f_type) holding `fd`; 0 where the platform cannot say."""
     cdef long long magic
+    cdef int error = 0
     with nogil:
         magic = carbyne_filesystem_magic(fd)
+        if magic < 0:
+            error = errno
     if magic < 0:
-        raise OSError(errno, os.strerror(errno))
+        raise OSError(error, os.strerror(error))
     return magic
+
+
+def file_status(path):
+    """(st_dev, st_ino, st_size, st_blocks, is a regular file) of `path` (str, bytes or
+    PathLike), following symlinks; OSError (FileNotFoundError, ...) as os.stat raises it.
+    The few fields a revalidation needs, without building an os.stat_result."""
+    cdef bytes encoded = os.fsencode(path)
+    cdef const char* name = encoded
+    cdef struct_stat status
+    cdef int error = 0
+    with nogil:
+        if stat_path(name, &status) != 0:
+            error = errno  # read before the GIL is taken back
+    if error:
+        raise OSError(error, os.strerror(error), os.fsdecode(encoded))
+    return (status.st_dev, status.st_ino, status.st_size, status.st_blocks,
+            S_ISREG(status.st_mode) != 0)
 
 
 cdef class _Target:

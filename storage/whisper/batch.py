@@ -308,21 +308,21 @@ class WhisperStore:
         blocks); raises CorruptWhisperFile for a mapped file that shrank; re-parses a header
         changed in place."""
         try:
-            status = os.stat(key)
+            device, inode, file_size, blocks, _ = kernels.file_status(key)
         except FileNotFoundError:
             return False
-        if (status.st_dev, status.st_ino) != handle.identity:
+        if (device, inode) != handle.identity:
             return False
         size = handle.mapped_size
         if size:
-            if status.st_size < size:
+            if file_size < size:
                 raise CorruptWhisperFile(
-                    f"cannot use path={key!r}: it shrank from {size} to {status.st_size} "
+                    f"cannot use path={key!r}: it shrank from {size} to {file_size} "
                     "bytes while mapped (truncated in place)", key)
-            if status.st_blocks * _BLOCK_UNIT < status.st_size:
+            if blocks * _BLOCK_UNIT < file_size:
                 return False  # holes punched: reopen on the descriptor path
         else:
-            size = status.st_size
+            size = file_size
         try:
             if kernels.read_at(handle.target, len(handle.header_bytes), 0) != handle.header_bytes:
                 # metadata changed in place: re-parse it

@@ -24,3 +24,4 @@ write_at = _implementation.write_at
 allocate = _implementation.allocate
 map_file = _implementation.map_file
 filesystem_magic = _implementation.filesystem_magic
+file_status = _implementation.file_status

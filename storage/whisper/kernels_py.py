@@ -19,6 +19,7 @@ import ctypes
 import errno
 import mmap
 import os
+import stat
 
 import numpy as np
 
@@ -86,6 +87,14 @@ def map_file(fd: int, size: int) -> mmap.mmap:
     mapping = mmap.mmap(fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE)
     mapping.madvise(mmap.MADV_RANDOM)
     return mapping
+
+
+def file_status(path) -> tuple[int, int, int, int, bool]:
+    """(st_dev, st_ino, st_size, st_blocks, is a regular file) of `path`, following
+    symlinks; OSError as os.stat raises it."""
+    status = os.stat(path)
+    return (status.st_dev, status.st_ino, status.st_size, status.st_blocks,
+            stat.S_ISREG(status.st_mode))
 
 
 def filesystem_magic(fd: int) -> int:

@@ -386,3 +386,17 @@ def test_mapped_pwrite_and_whisper_files_stay_byte_identical(run):
                 assert [None if v != v else v for v in ours_result[1].tolist()] == \
                     [None if v is None or v != v else v for v in theirs[1]]
             now += advance
+
+
+def test_file_status_matches_the_twin_and_os_stat(tmp_path):
+    target = tmp_path / "f.wsp"
+    target.write_bytes(bytes(5000))
+    (tmp_path / "link.wsp").symlink_to(target)
+    for path in (target, str(tmp_path / "link.wsp"), os.fsencode(tmp_path)):
+        status = os.stat(path)
+        expected = (status.st_dev, status.st_ino, status.st_size, status.st_blocks,
+                    Path(os.fsdecode(path)).is_file())
+        assert compiled.file_status(path) == twin.file_status(path) == expected
+    for implementation in (twin, compiled):
+        with pytest.raises(FileNotFoundError):
+            implementation.file_status(tmp_path / "missing.wsp")
