@@ -47,12 +47,12 @@ HOUR_WINDOW = {"from": str(NOW - 3600), "until": str(NOW), "now": str(NOW)}
 
 #: issue 4's cases: (target, series in the answer, rounds, goal in ms)
 HOUR_CASES = {
-    "json 1 series x 360": ("bench.host00.cpu00", 1, 30, 1.0),
-    "json 100 series x 360": ("bench.host00.*", 100, 15, 5.0),
-    "json 1000 series x 360": ("bench.*.*", 1000, 7, 40.0),
-    "json sumSeries over 1000": ("sumSeries(bench.*.*)", 1, 7, 40.0),
-    "json movingAverage over 1000": ("movingAverage(bench.*.*,5)", 1000, 7, 40.0),
-    "json aliasByNode over 1000": ("aliasByNode(bench.*.*,1,2)", 1000, 7, 40.0),
+    "json 1 series x 360": ("bench.host00.cpu00", 1, 50, 1.0),
+    "json 100 series x 360": ("bench.host00.*", 100, 30, 5.0),
+    "json 1000 series x 360": ("bench.*.*", 1000, 15, 40.0),
+    "json sumSeries over 1000": ("sumSeries(bench.*.*)", 1, 15, 40.0),
+    "json movingAverage over 1000": ("movingAverage(bench.*.*,5)", 1000, 11, 40.0),
+    "json aliasByNode over 1000": ("aliasByNode(bench.*.*,1,2)", 1000, 11, 40.0),
 }
 
 CASES = {
@@ -163,7 +163,7 @@ def test_render_issue_goals(case, benchmark, ratio_table, hour_clients) -> None:
     assert ours.data.count(b'"target": ') == series
     benchmark.pedantic(lambda: carbyne.get("/render", query_string=params), rounds=rounds, iterations=1,
                        warmup_rounds=1)
-    reference = ratio_table.time_median(lambda: graphite.get("/render", params), max(3, rounds // 2))
+    reference = ratio_table.time_median(lambda: graphite.get("/render", params), max(5, rounds // 3))
     ratio_table.add(benchmark, f"/render {case}", "Flask app", reference)
     carbyne_ms = benchmark.stats.stats.median * 1e3
     benchmark.extra_info.update({
