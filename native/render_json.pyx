@@ -17,7 +17,8 @@ CPython's ``repr`` (David Gay's shortest mode), which the tests check against
 ``repr`` itself; the layout (fixed or exponent notation, ``.0``, ``e-05``) is
 ``repr``'s.
 
-Twin: ``render.formats.json.datapoints_text_py`` (``repr`` per value).
+Twins: ``render.formats.json.series_json_py`` (``repr`` per value) and
+``render.formats.raw.raw_values_py``.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.object cimport PyObject
@@ -1270,27 +1271,3 @@ def format_float(double value) -> str:
     cdef char[REPR_TOUCHES] text
     cdef Py_ssize_t n = write_value(text, value)
     return text[:n].decode("ascii")
-
-
-def datapoints_json(const double[::1] values, int64_t start, int64_t step, Py_ssize_t count,
-                    bint skip_missing=False) -> tuple[bytes, int]:
-    """The datapoints text of one series and how many points it holds.
-
-    Pairs ``values[i]`` with ``start + i * step`` for the first ``count``
-    values; ``skip_missing`` leaves out NaN values (graphite's noNullPoints).
-    """
-    if count < 0 or count > values.shape[0]:
-        raise ValueError(f"cannot write count={count}: the series has {values.shape[0]} values")
-    cdef PyObject* raw = new_bytes(NULL, 2 + count * MAX_POINT_CHARS)
-    if raw == NULL:
-        raise MemoryError(f"cannot write count={count}: out of memory")
-    cdef char* out = bytes_data(raw)
-    cdef Py_ssize_t written = 0
-    cdef Py_ssize_t used
-    cdef const double* data = &values[0] if values.shape[0] else NULL
-    with nogil:
-        used = write_points(out, data, count, start, step, skip_missing, &written)
-    _PyBytes_Resize(&raw, used)  # on failure it frees the bytes and raises
-    body = <object>raw
-    Py_DECREF(body)
-    return body, written

@@ -78,8 +78,8 @@ def datapoints_text_py(
 ) -> tuple[bytes, int]:
     """``[[v, ts], ...]`` for the first ``count`` values and how many pairs it holds.
 
-    The pure twin of ``native.render_json.datapoints_json``; ``skip_missing``
-    leaves NaN values out (noNullPoints).
+    What ``native.render_json.series_json`` writes per series, in Python;
+    ``skip_missing`` leaves NaN values out (noNullPoints).
     """
     if count < 0 or count > len(values):
         raise ValueError(f"cannot write count={count}: the series has {len(values)} values")
@@ -120,7 +120,6 @@ def series_json_py(
     return b"[" + b", ".join(parts) + b"]"
 
 
-datapoints_text = _native.datapoints_json if _native is not None else datapoints_text_py
 series_json = _native.series_json if _native is not None else series_json_py
 
 # what json.dumps writes between quotes unchanged (printable ASCII but " and \)
