@@ -287,6 +287,7 @@ def _profile_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--daemon", choices=("carbyne", "carbon"), default="carbyne")
     parser.add_argument("--py-spy", metavar="OUT", help="record the daemon with py-spy (raw format)")
     parser.add_argument("--profile-phase", choices=("both", "cold", "warm"), default="both")
+    parser.add_argument("--warm-rounds", type=int, default=1, help="warm pushes after the cold one")
     args = parser.parse_args(argv)
     names = metric_names(args.metrics)
     start = (int(time.time()) // 3600) * 3600 - 3 * 3600
@@ -294,7 +295,9 @@ def _profile_main(argv: list[str] | None = None) -> int:
         daemon = (start_carbyne if args.daemon == "carbyne" else start_carbon_cache)(Path(root))
         spy = None
         try:
-            for phase, t0 in (("cold", start), ("warm", start + args.points * STEP)):
+            phases = [("cold", start)] + [("warm", start + (k + 1) * args.points * STEP)
+                                          for k in range(args.warm_rounds)]
+            for phase, t0 in phases:
                 if args.py_spy and spy is None and args.profile_phase in ("both", phase):
                     spy = subprocess.Popen(
                         ["py-spy", "record", "--pid", str(daemon.proc.pid), "--threads", "--nonblocking",

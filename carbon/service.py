@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -46,6 +47,7 @@ from storage.tagindex import TagIndex
 log = logging.getLogger(__name__)
 
 LISTEN_BACKLOG = 1024
+GIL_SWITCH_SECONDS = 0.0005
 FILTER_RELOAD_SECONDS = 10.0
 SCHEMAS_FILE = "storage-schemas.conf"
 AGGREGATION_FILE = "storage-aggregation.conf"
@@ -174,11 +176,20 @@ class CarbonService(MultiService):
         self.instrumentation = instrumentation
         self.receivers = receivers
         self.filter_reload = filter_reload
+        self._switch_interval: float | None = None
         for child in (writer_service, query_service, instrumentation, filter_reload, *receivers):
             if child is not None:
                 self.addService(child)
 
-    def stopService(self) -> defer.Deferred:  # noqa: N802 (Twisted's name)
+    def startService(self) -> None:  # noqa: N802 (Twisted's name)
+        # The reactor thread (receiving) and the writer thread share the GIL; CPython
+        # makes a thread wanting it wait up to the switch interval (5 ms) for the other.
+        # A shorter one keeps the receivers reading while the writer runs Python.
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(GIL_SWITCH_SECONDS, self._switch_interval))
+        super().startService()
+
+    def stopService(self) -> defer.Deferred:  # noqa: N802
         Service.stopService(self)
         self.pipeline.sink.stop_receiving()
         first = [s for s in (*self.receivers, self.instrumentation, self.filter_reload) if s is not None]
@@ -187,7 +198,14 @@ class CarbonService(MultiService):
         if self.query_service is not None:
             d.addCallback(lambda _: self.query_service.stopService())
         d.addCallback(lambda _: log.info("carbon-cache stopped; every cached point is on disk"))
+        d.addBoth(self._restore_switch_interval)
         return d
+
+    def _restore_switch_interval(self, result: Any) -> Any:
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
+        return result
 
 
 class _FilterReload(Service):

@@ -23,6 +23,9 @@ cnp.import_array()
 
 cdef enum:
     FIRST_ROWS = 16        # rows a run starts with: most metrics get a point per interval
+    # Smaller batches are appended holding the GIL: tens of microseconds of work do not
+    # pay for handing the GIL to the writer thread and waiting to get it back.
+    RELEASE_GIL_POINTS = 16384
 
 
 cdef struct Run:
@@ -184,36 +187,41 @@ cdef class SeriesTable:
                     const double[::1] values not None) -> None:
         """Append points in arrival order (ids must not be negative)."""
         cdef Py_ssize_t count = ids.shape[0], i, stored = 0
-        cdef int64_t highest = -1, lowest = 0, metric_id
-        cdef Series* s
-        cdef int failed = 0
+        cdef int64_t highest = -1, lowest = 0
         if timestamps.shape[0] != count or values.shape[0] != count:
             raise ValueError(f"cannot cache ids={count}: {timestamps.shape[0]} timestamps, "
                              f"{values.shape[0]} values")
         if count == 0:
             return
-        with nogil:
-            for i in range(count):
-                if ids[i] > highest:
-                    highest = ids[i]
-                if ids[i] < lowest:
-                    lowest = ids[i]
+        for i in range(count):
+            if ids[i] > highest:
+                highest = ids[i]
+            if ids[i] < lowest:
+                lowest = ids[i]
         if lowest < 0:
             raise ValueError(f"cannot cache metric id={lowest}: ids are not negative")
         self._reserve_ids(highest)
-        with nogil:
-            for i in range(count):
-                metric_id = ids[i]
-                s = &self.series[metric_id]
-                if run_append(&s.pending, timestamps[i], values[i]) < 0:
-                    failed = 1
-                    break
-                if not s.listed:
-                    self._link(metric_id)
-                stored += 1
-            self.pending_points += stored
-        if failed:
+        if count >= RELEASE_GIL_POINTS:
+            with nogil:
+                stored = self._append_all(&ids[0], &timestamps[0], &values[0], count)
+        else:
+            stored = self._append_all(&ids[0], &timestamps[0], &values[0], count)
+        self.pending_points += stored
+        if stored < count:
             raise MemoryError(f"cannot cache points: out of memory after {stored} of {count}")
+
+    cdef Py_ssize_t _append_all(self, const int64_t* ids, const double* timestamps,
+                                const double* values, Py_ssize_t count) noexcept nogil:
+        """Append ``count`` points (ids already reserved); returns how many fit in memory."""
+        cdef Py_ssize_t i
+        cdef Series* s
+        for i in range(count):
+            s = &self.series[ids[i]]
+            if run_append(&s.pending, timestamps[i], values[i]) < 0:
+                return i
+            if not s.listed:
+                self._link(ids[i])
+        return count
 
     def append(self, int64_t metric_id, double timestamp, double value) -> None:
         cdef Series* s
