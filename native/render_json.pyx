@@ -1266,6 +1266,66 @@ def raw_values(const double[::1] values) -> bytes:
     return body
 
 
+cdef enum:
+    # "YYYY-MM-DD HH:MM:SS"
+    WALL_TIME_CHARS = 19
+
+
+cdef Py_ssize_t write_csv_rows(char* out, const char* name, Py_ssize_t name_size, const double* values,
+                               const char* times, Py_ssize_t count) noexcept nogil:
+    """``name,time,value\\r\\n`` per value: ``repr``, empty for NaN, ``inf``/``-inf``."""
+    cdef char* p = out
+    cdef Py_ssize_t i
+    cdef double value
+    for i in range(count):
+        memcpy(p, name, name_size)
+        p += name_size
+        p[0] = 44
+        memcpy(p + 1, times + i * WALL_TIME_CHARS, WALL_TIME_CHARS)
+        p[1 + WALL_TIME_CHARS] = 44
+        p += 2 + WALL_TIME_CHARS
+        value = values[i]
+        if isinf(value):
+            if value < 0:
+                memcpy(p, b"-inf", 4)
+                p += 4
+            else:
+                memcpy(p, b"inf", 3)
+                p += 3
+        elif not isnan(value):
+            p += write_repr(p, value)
+        p[0] = 13; p[1] = 10  # CR LF
+        p += 2
+    return p - out
+
+
+def csv_rows(bytes name, const double[::1] values, bytes times) -> bytes:
+    """graphite's CSV rows of one series: ``name,time,value`` and ``\\r\\n`` per value.
+
+    ``name`` is the field exactly as the csv module writes it (quoted when
+    needed), ``times`` the 19-character wall times of every value, end to end.
+    """
+    cdef Py_ssize_t count = values.shape[0]
+    cdef Py_ssize_t name_size = len(name)
+    if len(times) != count * WALL_TIME_CHARS:
+        raise ValueError(f"cannot write count={count}: times hold {len(times)} characters, "
+                         f"not {WALL_TIME_CHARS} per value")
+    cdef PyObject* raw = new_bytes(NULL, count * (name_size + WALL_TIME_CHARS + 4 + REPR_TOUCHES) + 1)
+    if raw == NULL:
+        raise MemoryError(f"cannot write count={count}: out of memory")
+    cdef char* out = bytes_data(raw)
+    cdef const char* name_text = name
+    cdef const char* time_text = times
+    cdef const double* data = &values[0] if count else NULL
+    cdef Py_ssize_t used
+    with nogil:
+        used = write_csv_rows(out, name_text, name_size, data, time_text, count)
+    _PyBytes_Resize(&raw, used)
+    body = <object>raw
+    Py_DECREF(body)
+    return body
+
+
 def format_float(double value) -> str:
     """``repr(value)`` (finite values) or graphite's null/1e9999/-1e9999, computed here."""
     cdef char[REPR_TOUCHES] text

@@ -2,7 +2,9 @@
 
 graphite-web writes rows with the ``csv`` module's excel dialect (``\\r\\n``
 line ends, quoting only when needed), floats by ``repr``, a missing value as
-an empty field, and the timestamp in the request's time zone.
+an empty field, and the timestamp in the request's time zone. Here the name
+field is quoted once per series by the ``csv`` module itself and the rows are
+written by ``native.render_json.csv_rows`` (twin: :func:`csv_rows_py`).
 """
 
 from __future__ import annotations
@@ -10,14 +12,21 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
-from render.formats.base import OutputOptions, Rendered, optional_values
+from render.formats.base import OutputOptions, Rendered
 from render.series import Series
 
+try:
+    from native.render_json import csv_rows as _native_csv_rows
+except ImportError:  # not built: the readable twin serves
+    _native_csv_rows = None
+
 CSV = "text/csv"
+WALL_TIME_CHARS = len("YYYY-MM-DD HH:MM:SS")
 _UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "GMT", "Etc/GMT", "Zulu", "Etc/Zulu", "Universal"})
 
 
@@ -48,12 +57,44 @@ def wall_times(start: int, step: int, count: int, tz: datetime.tzinfo) -> list[s
     return [t.replace("T", " ") for t in text.tolist()]
 
 
+def csv_rows_py(name: bytes, values: np.ndarray, times: bytes) -> bytes:
+    """``name,time,value\\r\\n`` per value (``times``: 19 characters each, end to end).
+
+    The twin of ``native.render_json.csv_rows``: ``repr`` values, an empty
+    field for NaN.
+    """
+    if len(times) != len(values) * WALL_TIME_CHARS:
+        raise ValueError(f"cannot write count={len(values)}: times hold {len(times)} characters, "
+                         f"not {WALL_TIME_CHARS} per value")
+    rows = []
+    for i, value in enumerate(values.tolist()):
+        time = times[i * WALL_TIME_CHARS:(i + 1) * WALL_TIME_CHARS]
+        rows.append(name + b"," + time + b"," + ("" if math.isnan(value) else repr(value)).encode() + b"\r\n")
+    return b"".join(rows)
+
+
+csv_rows = _native_csv_rows if _native_csv_rows is not None else csv_rows_py
+
+
+def name_field(name: str) -> bytes:
+    """The series name as the csv module writes it inside a row (quoted when it must be)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, dialect="excel").writerow([name, "-"])
+    return buffer.getvalue()[: -len(",-\r\n")].encode()
+
+
+def _series_rows(series: Series, tz: datetime.tzinfo) -> bytes:
+    times = wall_times(int(series.start), int(series.step), len(series.values), tz)
+    text = "".join(times).encode()
+    if len(text) != len(times) * WALL_TIME_CHARS:  # a year outside 1000-9999: the csv module itself
+        buffer = io.StringIO()
+        values = [None if math.isnan(v) else v for v in series.values.tolist()]
+        csv.writer(buffer, dialect="excel").writerows(
+            zip([series.name] * len(values), times, values, strict=True))
+        return buffer.getvalue().encode()
+    return csv_rows(name_field(series.name), series.values, text)
+
+
 def render_csv(series_list: Sequence[Series], options: OutputOptions) -> Rendered:
     """graphite's ``renderViewCsv`` (maxDataPoints and jsonp do not apply)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, dialect="excel")
-    for series in series_list:
-        values = optional_values(series)
-        times = wall_times(int(series.start), int(series.step), len(values), options.tz)
-        writer.writerows(zip([series.name] * len(values), times, values, strict=True))
-    return Rendered(buffer.getvalue().encode(), CSV)
+    return Rendered(b"".join(_series_rows(s, options.tz) for s in series_list), CSV)

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from native import render_json
+from render.formats import csv as csv_format
 from render.formats import json as json_format
 from render.formats import raw as raw_format
 
@@ -196,3 +197,21 @@ def test_raw_values_match_the_twin_and_graphites_repr(values: list[float]) -> No
 
 def test_the_raw_format_uses_the_compiled_kernel() -> None:
     assert raw_format.raw_values is render_json.raw_values
+
+
+@SETTINGS
+@given(points_st, st.sampled_from([b"a.b", b'"a,b""c"', b""]))
+def test_csv_rows_match_the_twin(values: list[float], name: bytes) -> None:
+    array = np.array(values, dtype=np.float64)
+    times = b"".join(b"2024-01-02 03:04:%02d" % (i % 60) for i in range(len(values)))
+    assert render_json.csv_rows(name, array, times) == csv_format.csv_rows_py(name, array, times)
+
+
+def test_csv_rows_need_a_wall_time_per_value() -> None:
+    for kernel in (render_json.csv_rows, csv_format.csv_rows_py):
+        with pytest.raises(ValueError, match="cannot write count=2"):
+            kernel(b"a", np.zeros(2), b"2024-01-02 03:04:05")
+
+
+def test_the_csv_format_uses_the_compiled_kernel() -> None:
+    assert csv_format.csv_rows is render_json.csv_rows
