@@ -356,3 +356,18 @@ def test_udp_datagrams_hold_several_lines() -> None:
     ]
     receiver.doStop()
     assert sink.producers == []
+
+
+def test_tcp_receivers_read_larger_chunks_than_twisteds_default() -> None:
+    from carbon.protocols import READ_SIZE
+
+    class SocketTransport(StringTransport):
+        bufferSize = 65536  # Twisted's tcp.Connection default
+
+    index = MetricIndex()
+    for factory_type in (PlaintextFactory, PickleFactory):
+        factory = factory_type(RecordingSink(index), index, None, make_clock())
+        protocol = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40001))
+        transport = SocketTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 40001))
+        protocol.makeConnection(transport)
+        assert transport.bufferSize == READ_SIZE > 65536

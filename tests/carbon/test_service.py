@@ -1,14 +1,16 @@
 """make_service: wiring, listen settings, self-metrics, and the order of a clean stop."""
 import pickle
 import struct
+import sys
 
+import pytest
 import whisper
 from twisted.internet import defer
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from carbon.config import CarbonConfig, package_conf_dir
-from carbon.service import LISTEN_BACKLOG, make_service, storage_rule_paths
+from carbon.service import GIL_SWITCH_SECONDS, LISTEN_BACKLOG, make_service, storage_rule_paths
 from storage.paths import metric_path
 from storage.whisper.batch import WhisperStore
 
@@ -220,3 +222,14 @@ def test_storage_rules_come_from_conf_dir_or_the_shipped_examples(tmp_path):
     assert aggregation.name.startswith("storage-aggregation.conf")
     (tmp_path / "storage-schemas.conf").write_text("[a]\npattern = .*\nretentions = 1m:1d\n")
     assert storage_rule_paths(tmp_path) == (tmp_path / "storage-schemas.conf", None)
+
+
+def test_a_running_service_shortens_the_gil_switch_interval_and_restores_it(tmp_path):
+    before = sys.getswitchinterval()
+    reactor, service, _ = make(tmp_path)
+    service.startService()
+    try:
+        assert sys.getswitchinterval() == pytest.approx(min(GIL_SWITCH_SECONDS, before))
+    finally:
+        service.stopService()
+    assert sys.getswitchinterval() == pytest.approx(before)
