@@ -1,9 +1,12 @@
 """The persister: drains the cache into whisper files off the reactor thread.
 
-The reactor thread chooses metrics (the cache's drain strategy), pops their
-points and hands a batch to one dedicated writer thread, which maps names to
-paths (``storage.paths.metric_path``), creates missing files from the storage
-rules and writes each metric's points in one ``WhisperStore.write`` call. The
+The reactor thread chooses metrics (the cache's drain strategy) and pops the
+points of up to ``batch_metrics`` of them in one call, then hands the batch to
+one dedicated writer thread, which maps names to paths
+(``storage.paths.metric_path``, once per metric id and remembered), creates
+missing files from the storage rules and writes each metric's points in one
+``WhisperStore.write`` call. Points reaching an empty cache wake the loop at
+once instead of at its next idle tick. The
 outcome comes back to the reactor thread, which confirms the points in the
 cache, so queries see them the whole time.
 
