@@ -26,7 +26,12 @@ function call it is only knowable by evaluating the call, so when the hook's
 answer depends on the step (checked by asking it twice) the argument is
 evaluated over the caller's window first: one more planning round, whose
 reads are again one call per window not yet read. Each windowed call's
-first argument is evaluated once per window and reused.
+first argument is evaluated once per window and reused. When that first
+argument is a path and every file it matches answers both windows from the
+same archive (same step, decided from the headers at plan time), its series
+over the caller's window are cut from the widened read instead of read
+again: whisper would return exactly those values. When the archives differ
+both windows are read, as graphite-web does.
 
 Three kinds of calls read something besides paths, each declared in the
 registry rather than known here by name:
@@ -153,6 +158,8 @@ class _Request:
         self.pending: set[tuple[ast.Call, Window]] = set()
         # (id of a header, window) -> fetch_interval: files of one schema share one Header
         self.intervals: dict[tuple[int, Window], Any] = {}
+        # (pattern, window) -> the wider window whose read it is cut from (same archive in every file)
+        self.slices: dict[tuple[str, Window], Window] = {}
 
     # --- planning -------------------------------------------------------------------
 
@@ -238,6 +245,8 @@ class _Request:
                 widened = self._widen(node, window, record, step, len(self.pending) == waiting)
                 if widened is not None:
                     step = self._plan(arg, widened, record)
+                    if record and isinstance(arg, ast.PathExpr) and self._sliceable(arg.text, window, widened):
+                        self.slices[(arg.text, window)] = widened
             steps.append(step)
         for _, arg in node.kwargs:
             steps.append(self._plan(arg, window, record))
@@ -298,6 +307,39 @@ class _Request:
             self.widened[key] = widened
         return widened
 
+    def _sliceable(self, pattern: str, window: Window, wider: Window) -> bool:
+        """Whether reading ``pattern`` over ``wider`` also gives its series over ``window``.
+
+        True when every file answers both windows from the same archive (same
+        step, same end) and neither read is cut short by the ring's length:
+        whisper's values for ``window`` are then exactly the last ones of the
+        wider read, so graphite's second read can be skipped.
+        """
+        leaves = self._leaves(pattern)
+        if window == wider or not leaves:
+            return False
+        for leaf in leaves:
+            narrow, wide = self._interval(leaf, window), self._interval(leaf, wider)
+            if narrow is None or wide is None:
+                return False
+            (first, until, step), count = narrow
+            (wide_first, wide_until, wide_step), wide_count = wide
+            if (step, until) != (wide_step, wide_until) or wide_first > first:
+                return False
+            if count != (until - first) // step or wide_count != (until - wide_first) // step:
+                return False
+        return True
+
+    def _cut(self, pattern: str, window: Window, wide: list[Series]) -> list[Series]:
+        """The series of ``pattern`` over ``window``, cut from its read over a wider window."""
+        intervals = {leaf.name: self._interval(leaf, window) for leaf in self._leaves(pattern)}
+        cut = []
+        for series in wide:
+            (first, until, step), count = intervals[series.name]
+            offset = (first - series.start) // step
+            cut.append(series.copy(start=first, end=until, values=series.values[offset:offset + count]))
+        return cut
+
     def _check_limits(self) -> None:
         series = points = 0
         for window, patterns in self.needs.items():
@@ -319,12 +361,29 @@ class _Request:
                 self.ctx.events[query] = query.run(self.events) if self.events is not None else []
         for window, patterns in self.needs.items():
             done = self.fetched.setdefault(window, {})
-            missing = {p: leaves for p, leaves in patterns.items() if p not in done}
+            missing = {
+                p: leaves for p, leaves in patterns.items() if p not in done and (p, window) not in self.slices
+            }
             if missing:
                 done.update(self.source.fetch(
                     missing, window[0], window[1], self.ctx.now,
                     x_files_factor=self.ctx.x_files_factor, leaves=missing,
                 ))
+        for pattern, window in self.slices:
+            self._cut_read(pattern, window)
+
+    def _cut_read(self, pattern: str, window: Window) -> list[Series]:
+        """The series of a sliced ``(pattern, window)``, cut (once) from the wider read after
+        that one is itself read or cut."""
+        done = self.fetched.setdefault(window, {})
+        if pattern not in done:
+            wider = self.slices[(pattern, window)]
+            if (pattern, wider) in self.slices:
+                wide = self._cut_read(pattern, wider)
+            else:
+                wide = self.fetched[wider][pattern]
+            done[pattern] = self._cut(pattern, window, wide)
+        return done[pattern]
 
     # --- evaluating -------------------------------------------------------------------
 

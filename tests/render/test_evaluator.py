@@ -155,6 +155,7 @@ def assert_like_graphite(data_dir, graphite, targets, window, template=None, x_f
         ['timeShift(movingAverage(srv.web1.cpu,5),"10min")'],
         ['movingAverage(summarize(srv.web1.cpu,"5min"),3)'],  # step known only after evaluating
         ['movingSum(movingAverage(summarize(srv.web2.cpu,"2min"),2),3)'],
+        ["movingAverage(movingSum(srv.*.cpu,3),3)"],  # a cut read cut again
         ["movingAverage(sumSeries(srv.*.cpu),4)", "srv.web2.cpu"],
         ["scale(srv.web1.cpu,2)", "offset(movingAverage(stale.cpu,3),1)"],
     ],
@@ -194,13 +195,36 @@ def test_metric_only_in_cache_is_not_listed(data_dir) -> None:
 
 
 def test_one_read_per_window(data_dir) -> None:
+    """A path under a windowed call whose files answer both windows from one archive is read
+    once, over the widened window; its request-window series are cut from that read."""
     source = SpySource(data_dir)
     targets = ["movingAverage(srv.web*.cpu,5)", "srv.web*.cpu", "sumSeries(srv.db1.*)", "srv.db1.cpu"]
-    Evaluator(source).evaluate(targets, context(RECENT))
+    mine = Evaluator(source).evaluate(targets, context(RECENT))
     assert sorted(source.calls, key=lambda c: c[1]) == [
         (("srv.web*.cpu",), RECENT[0] - 50, RECENT[1]),
-        (("srv.web*.cpu", "srv.db1.*", "srv.db1.cpu"), *RECENT),
+        (("srv.db1.*", "srv.db1.cpu"), *RECENT),
     ]
+    read = Evaluator(DataSource(data_dir)).evaluate(["srv.web*.cpu"], context(RECENT))
+    cut = [s for s in mine if s.name.startswith("srv.web")]
+    assert [(s.name, s.start, s.end, s.step, s.to_list()) for s in cut] == [
+        (s.name, s.start, s.end, s.step, s.to_list()) for s in read
+    ]
+
+
+@pytest.mark.parametrize(
+    ("target", "reads"),
+    [
+        ("movingAverage(srv.web1.cpu,5)", 1),  # both windows in the 10 s archive
+        ('movingAverage(srv.web1.cpu,"40min")', 2),  # the preview reaches the 1 min archive
+        ('movingAverage(srv.*.cpu,"2min")', 1),  # 10 s and 1 min files, each in one archive
+        ('movingMax(srv.web*.cpu,"45min")', 2),
+    ],
+)
+def test_second_read_only_when_archives_differ(data_dir, graphite, target, reads) -> None:
+    source = SpySource(data_dir)
+    Evaluator(source).evaluate([target], context(RECENT))
+    assert len(source.calls) == reads
+    assert_like_graphite(data_dir, graphite, [target], RECENT)
 
 
 def test_nested_windows_are_planned_before_reading(data_dir) -> None:
