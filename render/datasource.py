@@ -46,7 +46,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from render.series import Series, tags_from_name
+from render.series import Series
 from render.tagquery import TagQueryError, is_series_by_tag, tagged_files
 from storage.finder import FindLimitExceeded, expand_leaves
 from storage.whisper import file as whisper_file
@@ -88,7 +88,7 @@ class Leaf(NamedTuple):
     """
 
     name: str
-    fs_path: Path
+    fs_path: str | Path
     header: Header
     identity: tuple[int, int, int] = (0, 0, 0)
 
@@ -252,8 +252,8 @@ def _pattern_series(pattern: str, names: list[str], read: Mapping[str, tuple[int
                     x_files_factor: float) -> list[Series]:
     """The series of one pattern, in ``names`` order.
 
-    The first is built whole; the others are copies of it with their own
-    name, tags, times and values (``Series.copy`` shares what is equal and
+    The first is built whole; the others are its siblings with their own
+    name, tags, times and values (``Series.sibling`` shares what is equal and
     checks only what changes: a fourth of the cost for thousands of series).
     """
     if not names:
@@ -262,8 +262,7 @@ def _pattern_series(pattern: str, names: list[str], read: Mapping[str, tuple[int
     result = [first]
     for name in names[1:]:
         start, end, step, values = read[name]
-        result.append(first.copy(name=name, tags=tags_from_name(name), start=start, end=end, step=step,
-                                 values=values))
+        result.append(first.sibling(name, start, end, step, values))
     return result
 
 
@@ -286,7 +285,7 @@ class DataSource:
         """Close the files the store keeps open."""
         self.store.close()
 
-    def find(self, pattern: str, limit: int | None = None) -> list[tuple[str, Path]]:
+    def find(self, pattern: str, limit: int | None = None) -> list[tuple[str, str | Path]]:
         """``(metric, file)`` of every whisper file ``pattern`` matches, sorted by metric.
 
         A ``seriesByTag(...)`` pattern asks the tag index (TagQueryError for
@@ -307,7 +306,7 @@ class DataSource:
         found = []
         for name, fs_path in self.find(pattern, limit):
             try:
-                header, identity = self.headers.get(str(fs_path))
+                header, identity = self.headers.get(os.fspath(fs_path))
             except (OSError, WhisperException) as exc:
                 log.warning("cannot read header of file=%s: %s", fs_path, exc)
                 continue

@@ -95,6 +95,8 @@ def tags_from_name(name: str) -> dict[str, str]:
     ``a.b{k="v"}``) gets its tags with ``name`` last; anything that looks
     like a function call, or does not parse, gets ``{"name": name}``.
     """
+    if ";" not in name and "{" not in name and name[:1] != "~":
+        return {"name": name}  # what parsing gives a plain path, without the regex
     if not _FUNCTION_LIKE_NAME.match(name):
         if name[-2:] == '"}' and "{" in name:
             parsed = _parse_openmetrics_tags(name)
@@ -166,6 +168,22 @@ class Series:
             state["tags"] = MappingProxyType({k: str(v) for k, v in changes["tags"].items()})
         if "options" in changes:
             state["options"] = _frozen_mapping(changes["options"])
+        object.__setattr__(new, "__dict__", state)
+        return new
+
+    def sibling(self, name: str, start: int, end: int, step: int, values: np.ndarray) -> Series:
+        """Another file's series from the same read: ``copy`` with ``name``, the tags
+        parsed from it, times and values, and everything else shared.
+
+        The data source builds thousands per request; this skips ``copy``'s
+        field check and the ``str`` pass over tags that are strings already.
+        """
+        new = object.__new__(Series)
+        state = self.__dict__.copy()
+        state["name"] = name
+        state["tags"] = MappingProxyType(tags_from_name(name))
+        state["start"], state["end"], state["step"] = start, end, step
+        state["values"] = _frozen_values(values)
         object.__setattr__(new, "__dict__", state)
         return new
 

@@ -65,28 +65,31 @@ def find(data_dir: str | os.PathLike, pattern: str, limit: int | None = None) ->
     root = Path(data_dir)
     if _is_tagged(pattern):
         return [Node(pattern, True, path) for path in _tagged_leaf(root, pattern)]
-    found: set[tuple[str, bool]] = set()
-    for metric, is_leaf in _matches(str(root), compile_pattern(pattern), (), leaves_only=False):
-        found.add((metric, is_leaf))
+    found: dict[tuple[str, bool], str] = {}
+    for metric, is_leaf, fs_path in _matches(str(root), compile_pattern(pattern), (), leaves_only=False):
+        found[(metric, is_leaf)] = fs_path
         _check_limit(found, limit, pattern)
-    return [
-        Node(path, is_leaf, _fs_path(root, path, is_leaf)) for path, is_leaf in sorted(found)
-    ]
+    return [Node(path, is_leaf, Path(found[(path, is_leaf)])) for path, is_leaf in sorted(found)]
 
 
 def expand_leaves(
     data_dir: str | os.PathLike, patterns: Iterable[str], limit: int | None = None
-) -> list[tuple[str, Path]]:
-    """``(metric, whisper file)`` for every leaf matching any pattern, sorted by metric."""
-    root = Path(data_dir)
-    found: dict[str, Path] = {}
+) -> list[tuple[str, str]]:
+    """``(metric, whisper file)`` for every leaf matching any pattern, sorted by metric.
+
+    Files are plain ``str`` paths (joined while walking the directories): a
+    render may read thousands, and a ``pathlib.Path`` each costs more than
+    the read's bookkeeping.
+    """
+    root = os.fspath(data_dir)
+    found: dict[str, str] = {}
     for pattern in patterns:
         if _is_tagged(pattern):
-            found.update((pattern, path) for path in _tagged_leaf(root, pattern))
+            found.update((pattern, str(path)) for path in _tagged_leaf(Path(root), pattern))
             continue
-        for metric, _ in _matches(str(root), compile_pattern(pattern), (), leaves_only=True):
+        for metric, _, fs_path in _matches(root, compile_pattern(pattern), (), leaves_only=True):
             if metric not in found:
-                found[metric] = _fs_path(root, metric, True)
+                found[metric] = fs_path
                 _check_limit(found, limit, pattern)
     return sorted(found.items())
 
@@ -145,8 +148,8 @@ def _unprotect(text: str, quote) -> str:
 
 def _matches(
     directory: str, globs: tuple[_NodeGlob, ...], prefix: tuple[str, ...], leaves_only: bool
-) -> Iterator[tuple[str, bool]]:
-    """(metric, is_leaf) for every match of ``globs`` below ``directory``."""
+) -> Iterator[tuple[str, bool, str]]:
+    """(metric, is_leaf, file or directory) for every match of ``globs`` below ``directory``."""
     glob, rest = globs[0], globs[1:]
     if glob.globstar:
         yield from _globstar(directory, rest or (_compile_node("*"),), prefix, leaves_only)
@@ -159,14 +162,15 @@ def _matches(
         return
     if not leaves_only:
         for name in subdirs:
-            yield ".".join((*prefix, name)), False
+            yield ".".join((*prefix, name)), False, os.path.join(directory, name)
+    head = ".".join(prefix) + "." if prefix else ""
     for name in leaves:
-        yield ".".join((*prefix, name)), True
+        yield head + name, True, os.path.join(directory, name + WHISPER_SUFFIX)
 
 
 def _globstar(
     directory: str, rest: tuple[_NodeGlob, ...], prefix: tuple[str, ...], leaves_only: bool
-) -> Iterator[tuple[str, bool]]:
+) -> Iterator[tuple[str, bool, str]]:
     """``**``: match ``rest`` here and in every real (not symlinked) directory below."""
     yield from _matches(directory, rest, prefix, leaves_only)
     for entry in _scan(directory):
@@ -232,13 +236,6 @@ def _tagged_leaf(root: Path, name: str) -> list[Path]:
     except InvalidMetricName:
         return []
     return [path] if path.is_file() else []
-
-
-def _fs_path(root: Path, metric: str, is_leaf: bool) -> Path:
-    nodes = metric.split(".")
-    if is_leaf:
-        nodes[-1] += WHISPER_SUFFIX
-    return root.joinpath(*nodes)
 
 
 def _check_limit(found, limit: int | None, pattern: str) -> None:

@@ -34,7 +34,21 @@ def alias_by_node(ctx: RequestContext, series_list: list[Series], *nodes: int | 
 
     In a name like ``scale(a.b.c,2)`` nodes are taken from the first metric path.
     """
-    return [s.copy(name=node_key(s, nodes)) for s in series_list]
+    if not all(isinstance(n, int) for n in nodes):
+        return [s.copy(name=node_key(s, nodes)) for s in series_list]
+    return [s.copy(name=_path_nodes(s, nodes)) for s in series_list]
+
+
+def _path_nodes(series: Series, nodes: tuple[int, ...]) -> str:
+    """``node_key`` for node numbers only: a plain path is split once, not once per node."""
+    name = series.name
+    if not name.endswith(")"):
+        parts = name.split(";", 1)[0].split(".")
+        try:
+            return ".".join([parts[n] for n in nodes])
+        except IndexError:  # a node past the end names a tag, as in node_key
+            return node_key(series, nodes)
+    return node_key(series, nodes)
 
 
 def substring(name: str, start: int, stop: int) -> str:

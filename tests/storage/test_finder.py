@@ -137,7 +137,7 @@ def test_nodes_carry_their_files(tree):
 def test_expand_leaves_is_the_union_of_leaves(tree):
     patterns = ["servers.web*.cpu-*", "servers.*.load", "servers.web1.cpu-user", "nothing.*"]
     leaves = expand_leaves(tree, patterns)
-    expected = sorted({(n.path, n.fs_path) for p in patterns for n in find(tree, p) if n.is_leaf})
+    expected = sorted({(n.path, str(n.fs_path)) for p in patterns for n in find(tree, p) if n.is_leaf})
     assert leaves == expected
     assert [metric for metric, _ in leaves][:2] == ["servers.db1.load", "servers.web1.cpu-idle"]
 
@@ -166,7 +166,7 @@ def test_tagged_series_are_found_by_exact_name(tmp_path):
     assert find(tmp_path, "disk.used;datacenter=dc2") == []
     assert find(tmp_path, "disk.*;x=\x00") == []
     assert expand_leaves(tmp_path, [name, "plain"]) == [
-        (name, metric_path(tmp_path, name)), ("plain", tmp_path / "plain.wsp")]
+        (name, str(metric_path(tmp_path, name))), ("plain", str(tmp_path / "plain.wsp"))]
     # browsing the hashed tree works as in graphite-web, which lists _tagged too
     assert [n.path for n in find(tmp_path, "*")] == ["_tagged", "plain"]
     assert len(find(tmp_path, "_tagged.*.*.*")) == 1
