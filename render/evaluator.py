@@ -318,7 +318,7 @@ class _Request:
         leaves = self._leaves(pattern)
         if window == wider or not leaves:
             return False
-        for leaf in leaves:
+        for leaf in {id(leaf.header): leaf for leaf in leaves}.values():  # one file per schema
             narrow, wide = self._interval(leaf, window), self._interval(leaf, wider)
             if narrow is None or wide is None:
                 return False
@@ -332,10 +332,10 @@ class _Request:
 
     def _cut(self, pattern: str, window: Window, wide: list[Series]) -> list[Series]:
         """The series of ``pattern`` over ``window``, cut from its read over a wider window."""
-        intervals = {leaf.name: self._interval(leaf, window) for leaf in self._leaves(pattern)}
+        headers = {leaf.name: id(leaf.header) for leaf in self._leaves(pattern)}
         cut = []
         for series in wide:
-            (first, until, step), count = intervals[series.name]
+            (first, until, step), count = self.intervals[(headers[series.name], window)]
             offset = (first - series.start) // step
             cut.append(series.copy(start=first, end=until, values=series.values[offset:offset + count]))
         return cut

@@ -18,7 +18,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,43 +148,52 @@ def _unprotect(text: str, quote) -> str:
 
 def _matches(
     directory: str, globs: tuple[_NodeGlob, ...], prefix: tuple[str, ...], leaves_only: bool
-) -> Iterator[tuple[str, bool, str]]:
-    """(metric, is_leaf, file or directory) for every match of ``globs`` below ``directory``."""
+) -> list[tuple[str, bool, str]]:
+    """(metric, is_leaf, file or directory) for every match of ``globs`` below ``directory``.
+
+    Lists, not generators: a leaf then passes through no chain of ``yield from``.
+    """
     glob, rest = globs[0], globs[1:]
+    found = []
     if glob.globstar:
-        yield from _globstar(directory, rest or (_compile_node("*"),), prefix, leaves_only)
+        found.extend(_globstar(directory, rest or (_compile_node("*"),), prefix, leaves_only))
     if not glob.literals and not glob.needs_listing:
-        return
+        return found
     subdirs, leaves = _candidates(directory, glob, want_leaves=not rest)
     if rest:
-        for name in subdirs:
-            yield from _matches(os.path.join(directory, name), rest, (*prefix, name), leaves_only)
-        return
-    if not leaves_only:
-        for name in subdirs:
-            yield ".".join((*prefix, name)), False, os.path.join(directory, name)
+        for name, path in subdirs:
+            found.extend(_matches(path, rest, (*prefix, name), leaves_only))
+        return found
     head = ".".join(prefix) + "." if prefix else ""
-    for name in leaves:
-        yield head + name, True, os.path.join(directory, name + WHISPER_SUFFIX)
+    if not leaves_only:
+        found.extend((head + name, False, path) for name, path in subdirs)
+    found.extend([(head + stem, True, path) for stem, path in leaves])
+    return found
 
 
 def _globstar(
     directory: str, rest: tuple[_NodeGlob, ...], prefix: tuple[str, ...], leaves_only: bool
-) -> Iterator[tuple[str, bool, str]]:
+) -> list[tuple[str, bool, str]]:
     """``**``: match ``rest`` here and in every real (not symlinked) directory below."""
-    yield from _matches(directory, rest, prefix, leaves_only)
+    found = _matches(directory, rest, prefix, leaves_only)
     for entry in _scan(directory):
         if _visible(entry.name) and entry.is_dir(follow_symlinks=False):
-            yield from _globstar(entry.path, rest, (*prefix, entry.name), leaves_only)
+            found.extend(_globstar(entry.path, rest, (*prefix, entry.name), leaves_only))
+    return found
 
 
-def _candidates(directory: str, glob: _NodeGlob, want_leaves: bool) -> tuple[list[str], list[str]]:
-    """Names of matching subdirectories and (when wanted) matching leaves in one directory."""
+def _candidates(
+    directory: str, glob: _NodeGlob, want_leaves: bool
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """``(name, path)`` of matching subdirectories and (when wanted) matching leaves in one directory."""
     if not glob.needs_listing:
-        subdirs = [name for name in glob.literals if os.path.isdir(os.path.join(directory, name))]
+        subdirs = [
+            (name, path) for name in glob.literals
+            if os.path.isdir(path := os.path.join(directory, name))
+        ]
         leaves = [
-            name for name in glob.literals
-            if want_leaves and os.path.isfile(os.path.join(directory, name + WHISPER_SUFFIX))
+            (name, path) for name in glob.literals
+            if want_leaves and os.path.isfile(path := os.path.join(directory, name + WHISPER_SUFFIX))
         ]
         return subdirs, leaves
     literals = set(glob.literals)
@@ -197,10 +206,10 @@ def _candidates(directory: str, glob: _NodeGlob, want_leaves: bool) -> tuple[lis
         if want_leaves and name.endswith(WHISPER_SUFFIX):
             stem = name[: -len(WHISPER_SUFFIX)]
             if "." not in stem and (stem in literals or regex.match(stem)) and entry.is_file():
-                leaves.append(stem)
+                leaves.append((stem, entry.path))
                 continue
         if "." not in name and (name in literals or regex.match(name)) and entry.is_dir():
-            subdirs.append(name)
+            subdirs.append((name, entry.path))
     return subdirs, leaves
 
 

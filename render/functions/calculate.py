@@ -57,8 +57,10 @@ def _window_values(matrix: np.ndarray, points: int, func: str, x_files_factor: n
     point in), so a row of ``n`` values gives ``n - points`` windows. ``func``
     sees only a window's non-missing values; a window is missing when it has
     none or their share of ``points`` is below the row's ``x_files_factor``.
-    Sums and extremes are accumulated one offset at a time, in graphite's
-    order.
+    Sums start from zero and add the non-missing values one offset at a time,
+    as graphite's ``sum`` does, so the floats are its own (``-0.0`` alone
+    sums to ``0.0``). Work happens in place: on this scale every temporary is
+    a fresh multi-megabyte allocation, paid for in page faults.
     """
     rows, n = matrix.shape
     count = max(n - points, 0)
@@ -66,22 +68,21 @@ def _window_values(matrix: np.ndarray, points: int, func: str, x_files_factor: n
         return np.full((rows, count), np.nan)
     body = matrix[:, 1:]
     valid = ~np.isnan(body)
-    non_null = np.zeros((rows, count), dtype=np.int64)
+    non_null = np.zeros((rows, count), dtype=np.int32)
     for k in range(points):
-        non_null += valid[:, k : k + count]
+        np.add(non_null, valid[:, k : k + count], out=non_null)
     if func in ("sum", "average", "avg_zero"):
-        zeroed = np.where(valid, body, 0.0)
-        reduced = zeroed[:, :count].copy()
-        for k in range(1, points):
-            reduced += zeroed[:, k : k + count]
+        reduced = np.zeros((rows, count))
+        for k in range(points):
+            np.add(reduced, body[:, k : k + count], out=reduced, where=valid[:, k : k + count])
         if func != "sum":
             with np.errstate(invalid="ignore", divide="ignore"):
-                reduced = reduced / non_null
+                np.divide(reduced, non_null, out=reduced)
     elif func in ("min", "max"):
         pick = np.fmin if func == "min" else np.fmax
         reduced = body[:, :count].copy()
         for k in range(1, points):
-            reduced = pick(reduced, body[:, k : k + count])
+            pick(reduced, body[:, k : k + count], out=reduced)
     elif func == "count":
         reduced = non_null.astype(np.float64)
     else:
@@ -89,8 +90,11 @@ def _window_values(matrix: np.ndarray, points: int, func: str, x_files_factor: n
         if func == "multiply":  # graphite multiplies only the non-missing values
             windows = np.where(np.isnan(windows), 1.0, windows)
         reduced = reduce_axis(windows, func, axis=2)
-    keep = (non_null > 0) & (non_null / points >= x_files_factor[:, np.newaxis])
-    return np.where(keep, reduced, np.nan)
+    missing = non_null <= 0
+    if not (x_files_factor <= 0).all():  # otherwise every window with a value has enough
+        missing |= ~(non_null / points >= x_files_factor[:, np.newaxis])
+    np.copyto(reduced, np.nan, where=missing)
+    return reduced
 
 
 def moving(
@@ -119,7 +123,9 @@ def moving(
         matrix = np.stack([source[i].values for i in members])
         xff = np.array([source[i].x_files_factor if x_files_factor is None else x_files_factor
                         for i in members], dtype=np.float64)
-        for i, row in zip(members, _window_values(matrix, points, canonical, xff), strict=True):
+        windowed = _window_values(matrix, points, canonical, xff)
+        windowed.flags.writeable = False  # its rows become the series' values without a copy
+        for i, row in zip(members, windowed, strict=True):
             values[i] = row
     result = []
     for index, s in enumerate(source):
