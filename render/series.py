@@ -32,7 +32,8 @@ _PROHIBITED_TAG_CHARS = ";!^="
 def _frozen_values(values: Iterable[float | None] | np.ndarray) -> np.ndarray:
     """A read-only contiguous float64 copy of ``values`` (None becomes NaN)."""
     if isinstance(values, np.ndarray):
-        if values.dtype == np.float64 and not values.flags.writeable and values.flags.c_contiguous:
+        flags = values.flags
+        if not flags.writeable and flags.c_contiguous and values.dtype == np.float64:
             return values
         array = np.array(values, dtype=np.float64, copy=True, order="C")
     else:
@@ -161,7 +162,8 @@ class Series:
             unknown = sorted(changes.keys() - _FIELDS)[0]
             raise TypeError(f"cannot copy Series field={unknown}: no such field")
         new = object.__new__(Series)
-        state = {**self.__dict__, **changes}
+        state = self.__dict__.copy()
+        state.update(changes)
         if "values" in changes:
             state["values"] = _frozen_values(changes["values"])
         if "tags" in changes:
