@@ -31,6 +31,8 @@ SERIES_LIST = Param("seriesList", ParamType.seriesList, required=True)
 WINDOW_SUGGESTIONS = (5, 7, 10, "1min", "5min", "10min", "30min", "1hour")
 WINDOW_SIZE = Param("windowSize", ParamType.intOrInterval, required=True, suggestions=WINDOW_SUGGESTIONS)
 X_FILES_FACTOR = Param("xFilesFactor", ParamType.float)
+#: Series computed together: their temporaries stay small enough to be reused, not page-faulted in.
+MOVING_ROWS = 128
 
 
 def preview_seconds(window_size: int | float | str, step: int) -> int:
@@ -118,15 +120,17 @@ def moving(
     for index, s in enumerate(source):
         groups.setdefault((len(s), s.step), []).append(index)
     values: dict[int, np.ndarray] = {}
-    for (_, step), members in groups.items():
+    for (_, step), group in groups.items():
         points = preview // step if isinstance(window_size, str) else int(window_size)
-        matrix = np.stack([source[i].values for i in members])
-        xff = np.array([source[i].x_files_factor if x_files_factor is None else x_files_factor
-                        for i in members], dtype=np.float64)
-        windowed = _window_values(matrix, points, canonical, xff)
-        windowed.flags.writeable = False  # its rows become the series' values without a copy
-        for i, row in zip(members, windowed, strict=True):
-            values[i] = row
+        for first in range(0, len(group), MOVING_ROWS):
+            members = group[first : first + MOVING_ROWS]
+            matrix = np.stack([source[i].values for i in members])
+            xff = np.array([source[i].x_files_factor if x_files_factor is None else x_files_factor
+                            for i in members], dtype=np.float64)
+            windowed = _window_values(matrix, points, canonical, xff)
+            windowed.flags.writeable = False  # its rows become the series' values without a copy
+            for i, row in zip(members, windowed, strict=True):
+                values[i] = row
     result = []
     for index, s in enumerate(source):
         if isinstance(window_size, str):
