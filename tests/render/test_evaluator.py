@@ -2,6 +2,7 @@
 reading the same whisper files."""
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -45,6 +46,10 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write(root, "srv.db1.mem", FINE, 10, seed=4)
     write(root, "stale.cpu", FINE, 10, until=NOW - 1200, seed=5)  # the cache has the newest points
     write(root, "123", FINE, 10, seed=6)
+    zero = metric_path(root, "zero.neg")
+    zero.parent.mkdir(parents=True, exist_ok=True)
+    whisper.create(str(zero), FINE, xFilesFactor=0.0, aggregationMethod="average")
+    whisper.update_many(str(zero), [(NOW - k * 10, -0.0) for k in range(360) if k % 3], now=NOW)
     return root
 
 
@@ -175,6 +180,14 @@ def test_request_xfilesfactor_like_graphite(data_dir, graphite) -> None:
     mine = assert_like_graphite(data_dir, graphite, ["srv.*.cpu", "sumSeries(srv.*.cpu)"], RECENT,
                                 x_files_factor=0.5)
     assert {s.x_files_factor for s in mine} == {0.5}
+
+
+def test_moving_sums_start_from_zero_like_graphite(data_dir, graphite) -> None:
+    """graphite's ``sum`` starts from 0, so a window holding only ``-0.0`` sums to ``0.0``."""
+    for target in ("movingSum(zero.neg,2)", "movingAverage(zero.neg,4)"):
+        [series] = assert_like_graphite(data_dir, graphite, [target], RECENT)
+        values = [v for v in series.to_list() if v is not None]
+        assert values and all(math.copysign(1.0, v) == 1.0 for v in values)
 
 
 def test_cached_points_reach_the_result(data_dir) -> None:
