@@ -44,6 +44,29 @@ def _frozen_values(values: Iterable[float | None] | np.ndarray) -> np.ndarray:
     return array
 
 
+def _frozen_mask(mask: Iterable[bool] | np.ndarray | None, length: int) -> np.ndarray | None:
+    """A read-only bool copy of ``mask`` (None stays None); it must have ``length`` entries."""
+    if mask is None:
+        return None
+    array = np.array(mask, dtype=bool, copy=True)
+    if array.shape != (length,):
+        raise ValueError(f"cannot mark int_points={array.shape}: the series has {length} values")
+    array.flags.writeable = False
+    return array
+
+
+def whole_ints(values: np.ndarray, is_int: bool = True) -> np.ndarray | None:
+    """``int_points`` for values graphite computes as ints when ``is_int``: every finite one."""
+    return np.isfinite(values) if is_int else None
+
+
+def only_ints(series: Series) -> bool:
+    """Whether graphite holds every value of ``series`` it has as an int."""
+    if series.int_points is None:
+        return False
+    return bool((series.int_points | np.isnan(series.values)).all())
+
+
 def _valid_tag(tag: str, value: str) -> bool:
     return (
         bool(tag)
@@ -126,6 +149,11 @@ class Series:
     aggregate names such as ``sumSeries(a.*.c)``. ``options`` carries graph
     options (``color``, ``lineWidth``, ``dashed``, ``stacked``, ``secondYAxis``,
     ``drawAsInfinite``, ``alpha``, ...) for the image renderers.
+    ``int_points`` marks the values graphite-web holds as Python ints (a
+    ``constantLine(100)``, an event count, a ``transformNull`` default of 0),
+    which its output formats write without a decimal point (``100``, not
+    ``100.0``); None when every value is a float, as fetched data always is.
+    A copy with new values drops it unless given one.
     """
 
     name: str
@@ -138,6 +166,7 @@ class Series:
     consolidation_func: str = "average"
     x_files_factor: float = 0.0
     options: Mapping[str, Any] = None  # type: ignore[assignment]
+    int_points: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         set_field = object.__setattr__
@@ -149,6 +178,7 @@ class Series:
         set_field(self, "options", _frozen_mapping(self.options))
         if self.x_files_factor is None:
             set_field(self, "x_files_factor", 0.0)
+        set_field(self, "int_points", _frozen_mask(self.int_points, len(self.values)))
 
     def __len__(self) -> int:
         return len(self.values)
@@ -166,6 +196,10 @@ class Series:
         state.update(changes)
         if "values" in changes:
             state["values"] = _frozen_values(changes["values"])
+            if "int_points" not in changes:
+                state["int_points"] = None
+        if "int_points" in changes or ("values" in changes and state["int_points"] is not None):
+            state["int_points"] = _frozen_mask(state["int_points"], len(state["values"]))
         if "tags" in changes:
             state["tags"] = MappingProxyType({k: str(v) for k, v in changes["tags"].items()})
         if "options" in changes:
@@ -186,6 +220,7 @@ class Series:
         state["tags"] = MappingProxyType(tags_from_name(name))
         state["start"], state["end"], state["step"] = start, end, step
         state["values"] = _frozen_values(values)
+        state["int_points"] = None
         object.__setattr__(new, "__dict__", state)
         return new
 
@@ -198,8 +233,17 @@ class Series:
         return self.copy(options={**self.options, **extra})
 
     def to_list(self) -> list[float | None]:
-        """The values with NaN as None (the shape output formats want)."""
+        """The values with NaN as None."""
         return [None if math.isnan(v) else v for v in self.values.tolist()]
+
+    def output_list(self) -> list[float | int | None]:
+        """The values as graphite-web's list holds them: NaN as None, ``int_points`` as ints."""
+        values = self.to_list()
+        if self.int_points is not None:
+            for i in np.flatnonzero(self.int_points).tolist():
+                if values[i] is not None:
+                    values[i] = int(values[i])
+        return values
 
     def __repr__(self) -> str:
         return (
@@ -279,7 +323,21 @@ def consolidate(series: Series, values_per_point: int) -> Series:
     if k <= 1:
         return series
     merged = consolidate_values(series.values, k, series.consolidation_func, series.x_files_factor)
-    return series.copy(values=merged, step=series.step * k)
+    return series.copy(values=merged, step=series.step * k,
+                       int_points=_consolidated_ints(series, k, merged))
+
+
+def _consolidated_ints(series: Series, k: int, merged: np.ndarray) -> np.ndarray | None:
+    """Which merged values stay ints: sum/min/max/first/last of buckets holding only ints.
+
+    graphite's averages divide with ``float()``, so they never do.
+    """
+    if series.int_points is None or series.consolidation_func in ("average", "avg", "avg_zero"):
+        return None
+    n = len(series.values)
+    floats = np.zeros(-(-n // k) * k, dtype=bool)
+    floats[:n] = ~series.int_points & ~np.isnan(series.values)
+    return ~floats.reshape(-1, k).any(axis=1) & ~np.isnan(merged)
 
 
 def normalize(series_list: Sequence[Series]) -> tuple[list[Series], int, int, int]:
@@ -341,8 +399,9 @@ def consolidate_to_max_datapoints(
                     series.start % seconds_per_point
                 )
                 dropped = max(int(nudge / series.step) - 1, 0)
+                ints = None if series.int_points is None else series.int_points[dropped:]
                 series = consolidate(
-                    series.copy(start=series.start + nudge, values=series.values[dropped:]),
+                    series.copy(start=series.start + nudge, values=series.values[dropped:], int_points=ints),
                     per_point,
                 )
         result.append(series)

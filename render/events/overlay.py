@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from render.events.series import event_counts, events_name, events_series
 from render.events.store import Event
 from render.functions.registry import RequestContext
-from render.series import Series
+from render.series import Series, whole_ints
 
 
 def events_overlay(
@@ -37,14 +37,16 @@ def events_overlay(
     if series_list:
         first = series_list[0]
         points = len(first.values)
+        counts = event_counts(events, first.start, first.step, points)
         events_part = Series(
             events_name(tags),
             first.start,
             first.end,
             first.step,
-            event_counts(events, first.start, first.step, points),
+            counts,
             consolidation_func="sum",
             x_files_factor=ctx.x_files_factor,
+            int_points=whole_ints(counts),
         )
     else:
         events_part = events_series(ctx, events, tags)[0]

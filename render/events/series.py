@@ -20,7 +20,7 @@ from render.attime import TimeSpecError, parse_time
 from render.events.store import Event, EventStore
 from render.functions.params import InputError
 from render.functions.registry import RequestContext
-from render.series import Series
+from render.series import Series, whole_ints
 
 #: graphite's spelling of "every event" in ``events("*")``.
 ALL_EVENTS = ("*",)
@@ -78,15 +78,17 @@ def events_series(ctx: RequestContext, events: Sequence[Event], tags: Sequence[s
     answers that request with an IndexError (HTTP 500), Carbyne leaves it out.
     """
     points = max(ctx.end - ctx.start, 0)
+    counts = event_counts(events, ctx.start, 1, points)
     return [
         Series(
             events_name(tags),
             ctx.start,
             ctx.end,
             1,
-            event_counts(events, ctx.start, 1, points),
+            counts,
             consolidation_func="sum",
             x_files_factor=ctx.x_files_factor,
+            int_points=whole_ints(counts),
         )
     ]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -46,11 +45,6 @@ class Format:
     render: Callable[[Sequence[Series], OutputOptions], Rendered]
 
 
-def optional_values(series: Series) -> list[float | None]:
-    """The values as Python floats, missing ones as None (graphite's list contents)."""
-    return [None if math.isnan(v) else v for v in series.values.tolist()]
-
-
 def series_info(series: Series) -> dict[str, object]:
     """graphite's ``TimeSeries.getInfo()``: the dict pickle and msgpack carry per series.
 
@@ -61,7 +55,7 @@ def series_info(series: Series) -> dict[str, object]:
         "start": int(series.start),
         "end": int(series.end),
         "step": int(series.step),
-        "values": optional_values(series),
+        "values": series.output_list(),
         "pathExpression": str(series.path_expression),
         "valuesPerPoint": 1,
         "consolidationFunc": str(series.consolidation_func),

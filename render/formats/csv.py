@@ -86,9 +86,10 @@ def name_field(name: str) -> bytes:
 def _series_rows(series: Series, tz: datetime.tzinfo) -> bytes:
     times = wall_times(int(series.start), int(series.step), len(series.values), tz)
     text = "".join(times).encode()
-    if len(text) != len(times) * WALL_TIME_CHARS:  # a year outside 1000-9999: the csv module itself
+    # a year outside 1000-9999, or ints among the values: the csv module itself
+    if len(text) != len(times) * WALL_TIME_CHARS or series.int_points is not None:
         buffer = io.StringIO()
-        values = [None if math.isnan(v) else v for v in series.values.tolist()]
+        values = series.output_list()
         csv.writer(buffer, dialect="excel").writerows(
             zip([series.name] * len(values), times, values, strict=True))
         return buffer.getvalue().encode()

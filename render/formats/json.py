@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from render.formats.base import OutputOptions, Rendered, optional_values
+from render.formats.base import OutputOptions, Rendered
 from render.series import Series, consolidate_to_max_datapoints
 
 try:
@@ -58,34 +58,44 @@ def point_count(series: Series) -> int:
     return min(len(series.values), len(range(int(series.start), int(series.end) + 1, int(series.step))))
 
 
-def datapoints(series: Series) -> list[tuple[float, int]]:
-    """``(value, timestamp)`` pairs (JSON arrays) with ``range(start, end + 1, step)``."""
+def datapoints(series: Series) -> list[tuple[float | int | None, int]]:
+    """``(value, timestamp)`` pairs (JSON arrays) with ``range(start, end + 1, step)``.
+
+    Missing values stay NaN (the text patch turns them into ``null``).
+    """
     timestamps = range(int(series.start), int(series.end) + 1, int(series.step))
-    return list(zip(series.values.tolist(), timestamps, strict=False))
+    values = [math.nan if v is None else v for v in series.output_list()]
+    return list(zip(values, timestamps, strict=False))
 
 
-def value_text(value: float) -> str:
-    """One value as graphite's patched ``json.dumps`` writes it inside ``[value, ts]``."""
+def value_text(value: float, is_int: bool = False) -> str:
+    """One value as graphite's patched ``json.dumps`` writes it inside ``[value, ts]``.
+
+    ``is_int``: graphite holds it as a Python int, written without a decimal point.
+    """
     if math.isnan(value):
         return "null"
     if math.isinf(value):
         return "1e9999" if value > 0 else "-1e9999"
-    return repr(value)
+    return str(int(value)) if is_int else repr(value)
 
 
 def datapoints_text_py(
-    values: np.ndarray, start: int, step: int, count: int, skip_missing: bool = False
+    values: np.ndarray, start: int, step: int, count: int, skip_missing: bool = False,
+    int_points: np.ndarray | None = None,
 ) -> tuple[bytes, int]:
     """``[[v, ts], ...]`` for the first ``count`` values and how many pairs it holds.
 
     What ``native.render_json.series_json`` writes per series, in Python;
-    ``skip_missing`` leaves NaN values out (noNullPoints).
+    ``skip_missing`` leaves NaN values out (noNullPoints); values marked in
+    ``int_points`` are written as ints (the native writer has no such marks).
     """
     if count < 0 or count > len(values):
         raise ValueError(f"cannot write count={count}: the series has {len(values)} values")
+    ints = [False] * count if int_points is None else int_points[:count].tolist()
     pairs = [
-        f"[{value_text(value)}, {start + i * step}]"
-        for i, value in enumerate(values[:count].tolist())
+        f"[{value_text(value, is_int)}, {start + i * step}]"
+        for i, (value, is_int) in enumerate(zip(values[:count].tolist(), ints, strict=True))
         if not (skip_missing and math.isnan(value))
     ]
     return ("[" + ", ".join(pairs) + "]").encode(), len(pairs)
@@ -157,18 +167,43 @@ def render_json(series_list: Sequence[Series], options: OutputOptions) -> Render
         series_list = consolidate_to_max_datapoints(series_list, options.max_data_points)
     if options.pretty:
         return wrap(graphite_dumps(_json_objects(series_list, options.no_null_points), True), options)
-    body = series_json(
-        [series_head(s) for s in series_list],
-        [s.values for s in series_list],
-        np.array([s.start for s in series_list], dtype=np.int64),
-        np.array([s.step for s in series_list], dtype=np.int64),
-        np.array([point_count(s) for s in series_list], dtype=np.int64),
-        options.no_null_points,
-        writer_threads(),
-    )
+    body = _series_list_json(series_list, options.no_null_points)
     if options.jsonp is not None:
         return Rendered(options.jsonp.encode() + b"(" + body + b")", JAVASCRIPT)
     return Rendered(body, JSON)
+
+
+def _series_list_json(series_list: Sequence[Series], skip_missing: bool) -> bytes:
+    """The JSON list: runs of all-float series from the native writer, series with ints from the twin."""
+    pieces: list[bytes] = []
+    run: list[Series] = []
+
+    def flush_run() -> None:
+        if run:
+            body = series_json(
+                [series_head(s) for s in run],
+                [s.values for s in run],
+                np.array([s.start for s in run], dtype=np.int64),
+                np.array([s.step for s in run], dtype=np.int64),
+                np.array([point_count(s) for s in run], dtype=np.int64),
+                skip_missing,
+                writer_threads(),
+            )
+            if len(body) > 2:
+                pieces.append(body[1:-1])
+            run.clear()
+
+    for series in series_list:
+        if series.int_points is None:
+            run.append(series)
+            continue
+        flush_run()
+        text, written = datapoints_text_py(series.values, int(series.start), int(series.step),
+                                           point_count(series), skip_missing, series.int_points)
+        if written or not skip_missing:
+            pieces.append(series_head(series) + text + b"}")
+    flush_run()
+    return b"[" + b", ".join(pieces) + b"]"
 
 
 def writer_threads() -> int:
@@ -211,7 +246,7 @@ def render_dygraph(series_list: Sequence[Series], options: OutputOptions) -> Ren
         return wrap("{}", options)
     first = series_list[0]
     timestamps = range(int(first.start), int(first.end), int(first.step))
-    columns = [[_dygraph_value(v) for v in optional_values(s)] for s in series_list]
+    columns = [[_dygraph_value(v) for v in s.output_list()] for s in series_list]
     lines = []
     for row, timestamp in enumerate(timestamps):
         cells = "".join(", " + (c[row] if row < len(c) else "null") for c in columns)
@@ -228,6 +263,6 @@ def render_rickshaw(series_list: Sequence[Series], options: OutputOptions) -> Re
     output = []
     for series in series_list:
         timestamps = range(int(series.start), int(series.end), int(series.step))
-        points = [{"x": x, "y": y} for x, y in zip(timestamps, optional_values(series), strict=False)]
+        points = [{"x": x, "y": y} for x, y in zip(timestamps, series.output_list(), strict=False)]
         output.append({"target": series.name, "datapoints": points})
     return wrap(json.dumps(output, indent=2 if options.pretty else None), options)

@@ -35,6 +35,8 @@ raw_values = _native_raw_values if _native_raw_values is not None else raw_value
 def raw_line(series: Series) -> bytes:
     """One series as graphite's raw line (with its newline)."""
     header = f"{series.name},{int(series.start)},{int(series.end)},{int(series.step)}|"
+    if series.int_points is not None:  # ints print without a decimal point; the kernel knows floats only
+        return header.encode() + ",".join(map(repr, series.output_list())).encode() + b"\n"
     return header.encode() + raw_values(series.values) + b"\n"
 
 

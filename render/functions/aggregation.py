@@ -132,6 +132,51 @@ def reduce_axis(
     return np.where(count > 0, result, np.nan)
 
 
+#: aggregations whose result graphite computes from its inputs with int arithmetic or picks from them
+_INT_KEEPING = frozenset({"sum", "min", "max", "diff", "last"})
+
+
+def reduced_ints(
+    matrix: np.ndarray, ints: np.ndarray | None, func: str, axis: int = 0
+) -> np.ndarray | None:
+    """Which results of ``reduce_axis(matrix, func, axis)`` graphite holds as Python ints.
+
+    ``ints`` marks the int cells of ``matrix`` (None: all floats). graphite
+    counts with ``len()``, so counts are ints; a sum or difference of ints
+    only is an int; ``last``, ``min`` and ``max`` are the value they pick
+    (Python's ``min``/``max`` pick the first of equal values); averages and
+    deviations are never ints.
+    """
+    func = canonical_agg(func)
+    m = np.moveaxis(np.asarray(matrix), axis, 0)
+    if func == "count":
+        return np.ones(m.shape[1:], dtype=bool)
+    if ints is None or func not in _INT_KEEPING or m.shape[0] == 0:
+        return None
+    cells = np.moveaxis(ints, axis, 0)
+    valid = ~np.isnan(m)
+    if func in ("sum", "diff"):
+        return ~(~cells & valid).any(axis=0)
+    if func == "last":
+        picked = m.shape[0] - 1 - np.argmax(valid[::-1], axis=0)
+    else:
+        with np.errstate(invalid="ignore"):
+            best = (np.fmin if func == "min" else np.fmax).reduce(m, axis=0)
+        picked = np.argmax(m == best, axis=0)
+    return _pick(cells, picked) & valid.any(axis=0)
+
+
+def stack_ints(series_list: Sequence[Any], width: int) -> np.ndarray | None:
+    """The series' ``int_points`` as rows of ``width`` (padding is not int); None when no series has any."""
+    if all(s.int_points is None for s in series_list):
+        return None
+    rows = np.zeros((len(series_list), width), dtype=bool)
+    for row, s in zip(rows, series_list, strict=True):
+        if s.int_points is not None:
+            row[: len(s.int_points)] = s.int_points[:width]
+    return rows
+
+
 def reduce_values(values: np.ndarray, func: str) -> float | None:
     """One series' values reduced with ``func``; None when graphite says None."""
     result = float(reduce_axis(values.reshape(-1, 1), func, axis=0)[0])

@@ -20,12 +20,13 @@ from render.functions.aggregation import (
     percentile,
     reduce_axis,
     reduce_values,
+    reduced_ints,
     request_x_files_factor,
 )
 from render.functions.params import InputError, Param, ParamType, date_seconds, interval_seconds
 from render.functions.registry import RequestContext, series_function
 from render.functions.special import constant_line
-from render.series import Series
+from render.series import Series, only_ints, whole_ints
 
 SERIES_LIST = Param("seriesList", ParamType.seriesList, required=True)
 WINDOW_SUGGESTIONS = (5, 7, 10, "1min", "5min", "10min", "30min", "1hour")
@@ -144,9 +145,20 @@ def moving(
                 start=s.start + preview,
                 values=values[index],
                 tags={**s.tags, label: window_size},
+                int_points=_window_ints(s, len(values[index]), canonical),
             )
         )
     return result
+
+
+def _window_ints(series: Series, count: int, func: str) -> np.ndarray | None:
+    """Which of ``series``' ``count`` moving-window results graphite holds as ints (see ``reduced_ints``)."""
+    if count == 0 or (series.int_points is None and func != "count"):
+        return None
+    points = len(series.values) - count
+    ints = np.zeros(len(series.values), dtype=bool) if series.int_points is None else series.int_points
+    return reduced_ints(sliding_window_view(series.values[1:], points),
+                        sliding_window_view(ints[1:], points), func, axis=1)
 
 
 @series_function(
@@ -258,8 +270,10 @@ def exponential_moving_average(
                 name=name,
                 path_expression=name,
                 start=s.start + preview,
-                values=_ema(s.values, points, constant),
+                values=(values := _ema(s.values, points, constant)),
                 tags={**s.tags, "exponentialMovingAverage": window_size},
+                # graphite seeds with ``safeAvg(...) or 0``: an empty or zero mean starts from the int 0
+                int_points=np.arange(len(values)) == 0 if values[0] == 0 else None,
             )
         )
     return result
@@ -278,7 +292,8 @@ def n_percentile(ctx: RequestContext, series_list: list[Series], n: float) -> li
         name = f"nPercentile({s.name}, {n:g})"
         points = int((s.end - s.start) / s.step)
         result.append(
-            s.copy(name=name, path_expression=name, values=np.full(points, value), tags={**s.tags, "nPercentile": n})
+            s.copy(name=name, path_expression=name, values=np.full(points, value), tags={**s.tags, "nPercentile": n},
+                   int_points=np.full(points, only_ints(s)))  # the value is one of the series' own
         )
     return result
 
@@ -304,12 +319,13 @@ def aggregate_line(
     result = []
     for s in series_list:
         value = reduce_values(s.values, canonical)
-        if canonical == "count" and value is not None:  # graphite counts with len(): an int
+        ints = reduced_ints(s.values, s.int_points, canonical)
+        if ints is not None and ints and value is not None:  # graphite counts with len(); int sums stay ints
             value = int(value)
         name = f"aggregateLine({s.name}, {'None' if value is None else format(value, 'g')})"
         if keep_step:
             line = s.copy(name=name, path_expression=name, values=np.full(len(s), np.nan if value is None else value),
-                          options={})
+                          options={}, int_points=np.full(len(s), isinstance(value, int)))
         else:
             line = constant_line(ctx, value).copy(name=name, path_expression=name)
         result.append(line)
@@ -324,7 +340,7 @@ def identity(ctx: RequestContext, name: str) -> list[Series]:
     """
     values = np.arange(ctx.start, ctx.end, 60, dtype=np.float64)
     return [Series(name, ctx.start, ctx.end, 60, values, path_expression=f'identity("{name}")',
-                   x_files_factor=request_x_files_factor(ctx))]
+                   x_files_factor=request_x_files_factor(ctx), int_points=whole_ints(values))]
 
 
 def _rolling_stdev(values: list[float | None], points: int, tolerance: float) -> list[float | None]:
@@ -640,9 +656,10 @@ def holt_winters_aberration(
         lower = _padded(lower_band.values, len(s))
         upper = _padded(upper_band.values, len(s))
         values = np.where(s.values > upper, s.values - upper, np.where(s.values < lower, s.values - lower, 0.0))
+        inside = ~(s.values > upper) & ~(s.values < lower)  # graphite appends the int 0 there
         name = f"holtWintersAberration({s.name})"
         result.append(Series(name, s.start, s.end, s.step, values, tags={**s.tags, "holtWintersAberration": 1},
-                             x_files_factor=s.x_files_factor))
+                             x_files_factor=s.x_files_factor, int_points=inside))
     return result
 
 

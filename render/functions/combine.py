@@ -15,14 +15,16 @@ from render.functions.aggregation import (
     canonical_agg,
     percentile,
     reduce_axis,
+    reduced_ints,
     request_x_files_factor,
     safe_power,
+    stack_ints,
 )
 from render.functions.naming import format_path_expressions, node_key
 from render.functions.params import InputError, Param, ParamType
 from render.functions.registry import RequestContext, default_registry, series_function
 from render.functions.special import constant_line
-from render.series import Series, consolidate, normalize, stack_values
+from render.series import Series, consolidate, normalize, stack_values, whole_ints
 
 SERIES_LISTS = Param("seriesLists", ParamType.seriesList, required=True, multiple=True)
 SERIES_LIST = Param("seriesList", ParamType.seriesList, required=True)
@@ -58,11 +60,12 @@ def aggregate_series(
     non_null = (~np.isnan(matrix)).sum(axis=0)
     keep = (non_null > 0) & (non_null / len(consolidated) >= xff)
     values = np.where(keep, reduce_axis(matrix, canonical, axis=0), np.nan)
+    ints = reduced_ints(matrix, stack_ints(consolidated, matrix.shape[1]), canonical, axis=0)
     name = f"{label}Series({format_path_expressions(consolidated)})"
     tags = _common_tags(consolidated)
     tags.setdefault("name", name)
     tags["aggregatedBy"] = label
-    return [Series(name, start, end, step, values, tags=tags, x_files_factor=xff)]
+    return [Series(name, start, end, step, values, tags=tags, x_files_factor=xff, int_points=ints)]
 
 
 @series_function(
@@ -160,7 +163,8 @@ def count_series(ctx: RequestContext, *series_lists: list[Series]) -> list[Serie
     name = f"countSeries({format_path_expressions(consolidated)})"
     width = max(len(s) for s in consolidated)
     values = np.full(width, float(len(consolidated)))
-    return [Series(name, start, end, step, values, x_files_factor=ctx.x_files_factor)]
+    return [Series(name, start, end, step, values, x_files_factor=ctx.x_files_factor,
+                   int_points=whole_ints(values))]
 
 
 @series_function(
@@ -188,7 +192,10 @@ def percentile_of_series(
     consolidated, start, end, step = normalize(series_list)
     matrix = stack_values(consolidated)
     values = [percentile(column, n, interpolate) for column in matrix.T]
-    return [Series(name, start, end, step, values, x_files_factor=ctx.x_files_factor)]
+    ints = stack_ints(consolidated, matrix.shape[1])
+    if ints is not None:  # without interpolation a value is one of the column's: an int when they all are
+        ints = None if interpolate else (ints | np.isnan(matrix)).all(axis=0)
+    return [Series(name, start, end, step, values, x_files_factor=ctx.x_files_factor, int_points=ints)]
 
 
 def _divide(ctx: RequestContext, dividend: Series, divisor: Series) -> Series:

@@ -147,7 +147,8 @@ def remove_below_value(ctx: RequestContext, series_list: list[Series], n: float)
     result = []
     for s in series_list:
         name = f"removeBelowValue({s.name}, {n:g})"
-        result.append(s.copy(name=name, path_expression=name, values=np.where(s.values < n, np.nan, s.values)))
+        result.append(s.copy(name=name, path_expression=name, values=np.where(s.values < n, np.nan, s.values),
+                             int_points=s.int_points))
     return result
 
 
@@ -157,7 +158,8 @@ def remove_above_value(ctx: RequestContext, series_list: list[Series], n: float)
     result = []
     for s in series_list:
         name = f"removeAboveValue({s.name}, {n:g})"
-        result.append(s.copy(name=name, path_expression=name, values=np.where(s.values > n, np.nan, s.values)))
+        result.append(s.copy(name=name, path_expression=name, values=np.where(s.values > n, np.nan, s.values),
+                             int_points=s.int_points))
     return result
 
 

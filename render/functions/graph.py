@@ -36,6 +36,10 @@ def dashed(ctx: RequestContext, series_list: list[Series], dash_length: int = 5)
     ]
 
 
+#: ``RequestContext.stacks`` key prefix of each stack's "total is still an int" marks
+STACK_INTS = "stacked ints"
+
+
 @series_function("stacked", group="Graph", params=[SERIES_LIST, Param("stack", ParamType.string)])
 def stacked(ctx: RequestContext, series_list: list[Series], stack: str | None = None) -> list[Series]:
     """Stack these series on top of each other (and on earlier ``stacked`` series of the same request).
@@ -45,23 +49,32 @@ def stacked(ctx: RequestContext, series_list: list[Series], stack: str | None = 
     """
     stack_name = stack or DEFAULT_STACK
     totals = np.asarray(ctx.stacks.get(stack_name, np.zeros(0)), dtype=np.float64)
+    # graphite's totals start as the int 0 and stay ints while only ints are added
+    ints_key = (STACK_INTS, stack_name)
+    total_ints = np.asarray(ctx.stacks.get(ints_key, np.zeros(0, dtype=bool)))
     result = []
     for s in series_list:
         if len(totals) < len(s):
             totals = np.concatenate((totals, np.zeros(len(s) - len(totals))))
+            total_ints = np.concatenate((total_ints, np.ones(len(s) - len(total_ints), dtype=bool)))
         valid = ~np.isnan(s.values)
         totals = totals.copy()
         totals[: len(s)][valid] += s.values[valid]
         values = np.where(valid, totals[: len(s)], np.nan)
+        added_floats = np.zeros(len(totals), dtype=bool)
+        added_floats[: len(s)] = valid & (True if s.int_points is None else ~s.int_points)
+        total_ints = total_ints & ~added_floats
+        ints = total_ints[: len(s)] & valid
         if stack_name == DEFAULT_STACK:
             name, tags = f"stacked({s.name})", {**s.tags, "stacked": stack_name}
         else:
             name, tags = s.name, s.tags
         result.append(
             s.copy(name=name, path_expression=name, values=values, tags=tags,
-                   options={**s.options, "stacked": True})
+                   options={**s.options, "stacked": True}, int_points=ints if ints.any() else None)
         )
     ctx.stacks[stack_name] = totals
+    ctx.stacks[ints_key] = total_ints
     return result
 
 

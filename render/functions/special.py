@@ -37,6 +37,8 @@ SERIES_LIST = Param("seriesList", ParamType.seriesList, required=True)
 def constant_line(ctx: RequestContext, value: float) -> Series:
     """Three points at ``value``: at the request's start, middle and end.
 
+    An int ``value`` stays an int in the output formats, as in graphite.
+
     Named ``str(value)`` with path expression ``constantLine(<value>)``.
     """
     step = int((ctx.end - ctx.start) / 2.0)
@@ -48,6 +50,7 @@ def constant_line(ctx: RequestContext, value: float) -> Series:
         [value, value, value],
         path_expression=f"constantLine({value})",
         x_files_factor=ctx.x_files_factor,
+        int_points=[True] * 3 if isinstance(value, int) and not isinstance(value, bool) else None,
     )
 
 

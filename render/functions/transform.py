@@ -9,20 +9,28 @@ from typing import Any
 
 import numpy as np
 
-from render.functions.aggregation import canonical_agg, reduce_axis, request_x_files_factor
+from render.functions.aggregation import (
+    canonical_agg,
+    reduce_axis,
+    reduced_ints,
+    request_x_files_factor,
+)
 from render.functions.params import InputError, Param, ParamType, date_seconds, interval_seconds
 from render.functions.registry import RequestContext, series_function
-from render.series import Series, stack_values
+from render.series import Series, stack_values, whole_ints
 
 SERIES_LIST = Param("seriesList", ParamType.seriesList, required=True)
 INTERVAL_SUGGESTIONS = ("10min", "1h", "1d")
 
 
-def _renamed(series: Series, name: str, values: np.ndarray | None = None, **tags: Any) -> Series:
+def _renamed(
+    series: Series, name: str, values: np.ndarray | None = None, int_points: np.ndarray | None = None, **tags: Any
+) -> Series:
     """graphite's in-place rename: new name, path expression = name, extra tags."""
     changes: dict[str, Any] = {"name": name, "path_expression": name, "tags": {**series.tags, **tags}}
     if values is not None:
         changes["values"] = values
+        changes["int_points"] = int_points
     return series.copy(**changes)
 
 
@@ -74,7 +82,7 @@ def offset(ctx: RequestContext, series_list: list[Series], factor: float) -> lis
 @series_function("absolute", group="Transform", params=[SERIES_LIST])
 def absolute(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
     """The absolute value of every value."""
-    return [_renamed(s, f"absolute({s.name})", np.abs(s.values), absolute=1) for s in series_list]
+    return [_renamed(s, f"absolute({s.name})", np.abs(s.values), s.int_points, absolute=1) for s in series_list]
 
 
 @series_function("invert", group="Transform", params=[SERIES_LIST])
@@ -96,9 +104,22 @@ def square_root(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
     return [_renamed(s, f"squareRoot({s.name})", _power(s.values, 0.5), squareRoot=1) for s in series_list]
 
 
-def _derived(series: Series, name: str, values: np.ndarray, **tags: Any) -> Series:
+def _derived(
+    series: Series, name: str, values: np.ndarray, int_points: np.ndarray | None = None, **tags: Any
+) -> Series:
     """graphite's ``series.copy(name=...)``: path expression becomes the new name too."""
-    return series.copy(name=name, path_expression=name, values=values, tags={**series.tags, **tags})
+    return series.copy(name=name, path_expression=name, values=values, tags={**series.tags, **tags},
+                       int_points=int_points)
+
+
+def _int_differences(series: Series, kept: np.ndarray | None = None) -> np.ndarray | None:
+    """Which ``value - previous`` differences graphite computes between two ints."""
+    if series.int_points is None:
+        return None
+    ints = series.int_points if kept is None else series.int_points & ~np.isnan(kept)
+    previous = np.zeros_like(ints)
+    previous[1:] = ints[:-1]
+    return ints & previous
 
 
 def copied(series: Series, name: str, values: np.ndarray, **tags: Any) -> Series:
@@ -119,7 +140,7 @@ def derivative(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
 
     A point is missing when it or the previous one is.
     """
-    return [_derived(s, f"derivative({s.name})", s.values - _previous(s.values), derivative=1)
+    return [_derived(s, f"derivative({s.name})", s.values - _previous(s.values), _int_differences(s), derivative=1)
             for s in series_list]
 
 
@@ -133,11 +154,7 @@ def _non_negative_delta(
     ``max_value + 1 + v - prev - (min_value or 0)`` with ``max_value``, else
     ``v - min_value`` with ``min_value``, else missing.
     """
-    kept = values.copy()
-    if max_value is not None:
-        kept[kept > max_value] = np.nan
-    if min_value is not None:
-        kept[kept < min_value] = np.nan
+    kept = _within(values, max_value, min_value)
     prev = _previous(kept)
     delta = kept - prev
     decreased = delta < 0
@@ -163,11 +180,25 @@ def non_negative_derivative(
     ``minValue`` as a reset to that minimum. Values outside [minValue,
     maxValue] are missing.
     """
-    return [
-        _derived(s, f"nonNegativeDerivative({s.name})", _non_negative_delta(s.values, max_value, min_value),
-                 nonNegativeDerivative=1)
-        for s in series_list
-    ]
+    result = []
+    for s in series_list:
+        delta = _non_negative_delta(s.values, max_value, min_value)
+        kept = _within(s.values, max_value, min_value)
+        ints = _int_differences(s, kept)
+        if ints is not None:  # a wrap adds the (float) maxValue or minValue
+            ints &= ~(kept - _previous(kept) < 0)
+        result.append(_derived(s, f"nonNegativeDerivative({s.name})", delta, ints, nonNegativeDerivative=1))
+    return result
+
+
+def _within(values: np.ndarray, max_value: float | None, min_value: float | None) -> np.ndarray:
+    """``values`` with those outside [min_value, max_value] missing."""
+    kept = values.copy()
+    if max_value is not None:
+        kept[kept > max_value] = np.nan
+    if min_value is not None:
+        kept[kept < min_value] = np.nan
+    return kept
 
 
 @series_function("perSecond", group="Transform", params=DELTA_PARAMS)
@@ -203,12 +234,17 @@ def delay(ctx: RequestContext, series_list: list[Series], steps: int) -> list[Se
     result = []
     for s in series_list:
         shifted = np.full(len(s), np.nan)
+        ints = None if s.int_points is None else np.zeros(len(s), dtype=bool)
         n = len(s)
         if 0 <= steps < n:
             shifted[steps:] = s.values[: n - steps]
+            if ints is not None:
+                ints[steps:] = s.int_points[: n - steps]
         elif -n < steps < 0:
             shifted[: n + steps] = s.values[-steps:]
-        result.append(_derived(s, f"delay({s.name},{steps})", shifted, delay=steps))
+            if ints is not None:
+                ints[: n + steps] = s.int_points[-steps:]
+        result.append(_derived(s, f"delay({s.name},{steps})", shifted, ints, delay=steps))
     return result
 
 
@@ -306,13 +342,14 @@ def _bucket_matrix(bucket_of: np.ndarray, values: np.ndarray, buckets: int) -> t
 
 def summarize_values(
     series: Series, func: str, interval: int, new_start: int, new_end: int
-) -> tuple[np.ndarray, int]:
+) -> tuple[np.ndarray, int, np.ndarray | None]:
     """graphite's ``_summarizeValues``: one value per ``interval`` bucket from ``new_start``.
 
     A bucket holds the points whose timestamps fall in it (up to the
     series' end); its value is ``func`` over them, missing unless the count
     of non-missing points over ``interval / step`` reaches the series'
-    xFilesFactor. Returns the values and the end after the last bucket.
+    xFilesFactor. Returns the values, the end after the last bucket and
+    which values are ints (``reduced_ints``).
     """
     canonical = canonical_agg(func)
     buckets = max(-(-(new_end - new_start) // interval), 0)
@@ -324,7 +361,12 @@ def summarize_values(
     non_null = (~np.isnan(matrix)).sum(axis=1)
     keep = (non_null > 0) & (non_null / (interval / series.step) >= series.x_files_factor)
     values = np.where(keep, reduce_axis(matrix, canonical, axis=1, present=present), np.nan)
-    return values, new_start + buckets * interval
+    ints = None
+    if series.int_points is not None or canonical == "count":
+        source = np.zeros(len(bucket_of), dtype=bool) if series.int_points is None else series.int_points[:points]
+        int_cells, _ = _bucket_matrix(bucket_of[inside].astype(np.int64), source[inside], buckets)
+        ints = reduced_ints(matrix, int_cells == 1.0, canonical, axis=1)
+    return values, new_start + buckets * interval, ints
 
 
 @series_function(
@@ -357,14 +399,14 @@ def summarize(
         else:
             new_start = s.start - s.start % interval
             new_end = s.end - s.end % interval + interval
-        values, aligned_end = summarize_values(s, func, interval, new_start, new_end)
+        values, aligned_end, ints = summarize_values(s, func, interval, new_start, new_end)
         if align_to_from:
             new_end = aligned_end
         name = f'summarize({s.name}, "{interval_string}", "{func}"{", true" if align_to_from else ""})'
         tags = {**s.tags, "summarize": interval_string, "summarizeFunction": func}
         result.append(
             s.copy(name=name, path_expression=name, start=new_start, end=new_end, step=interval,
-                   values=values, tags=tags)
+                   values=values, tags=tags, int_points=ints)
         )
     return result
 
@@ -388,14 +430,17 @@ def _hitcount_window(arguments: Mapping[str, Any], ctx: RequestContext, step: in
     return ctx.start - _truncate_start(ctx, interval), 0
 
 
-def _hit_buckets(series: Series, interval: int) -> tuple[int, list[float | None]]:
-    """graphite's hitcount spreading: each value * seconds of its step inside each bucket."""
+def _hit_buckets(series: Series, interval: int) -> tuple[int, list[float | int | None]]:
+    """graphite's hitcount spreading: each value * seconds of its step inside each bucket.
+
+    Int values (``int_points``) stay Python ints, so their bucket totals are ints as in graphite.
+    """
     step = int(series.step)
     count = math.ceil((series.end - series.start) / interval)
     buckets: list[list[float]] = [[] for _ in range(count)]
     new_start = int(series.end - count * interval)
-    for i, value in enumerate(series.values.tolist()):
-        if math.isnan(value):
+    for i, value in enumerate(series.output_list()):
+        if value is None:
             continue
         start_time = int(series.start + i * step)
         start_bucket, start_mod = divmod(start_time - new_start, interval)
@@ -450,11 +495,9 @@ def hitcount(
     for s in series_list:
         new_start, values = _hit_buckets(s, interval)
         name = f'hitcount({s.name}, "{interval_string}"{", true" if align_to_interval else ""})'
-        result.append(
-            _derived(s, name, np.array(values, dtype=np.float64), hitcount=interval_string).copy(
-                start=new_start, step=interval
-            )
-        )
+        ints = [isinstance(v, int) for v in values] if s.int_points is not None else None
+        array = np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+        result.append(_derived(s, name, array, ints, hitcount=interval_string).copy(start=new_start, step=interval))
     return result
 
 
@@ -482,7 +525,10 @@ def keep_last_value(ctx: RequestContext, series_list: list[Series], limit: float
     result = []
     for s in series_list:
         name = f"keepLastValue({s.name})"
-        result.append(s.copy(name=name, path_expression=name, values=_fill_runs(s.values, limit)))
+        ints = None
+        if s.int_points is not None:  # the same runs filled in a copy marking ints with 1
+            ints = _fill_runs(np.where(np.isnan(s.values), np.nan, s.int_points.astype(np.float64)), limit) == 1
+        result.append(s.copy(name=name, path_expression=name, values=_fill_runs(s.values, limit), int_points=ints))
     return result
 
 
@@ -527,8 +573,24 @@ def transform_null(
             values = np.where(np.isnan(values), fill, values)
         else:
             values = np.where(np.isnan(s.values), float(default), s.values)
-        result.append(s.copy(name=name, path_expression=name, values=values, tags=tags))
+        result.append(s.copy(name=name, path_expression=name, values=values, tags=tags,
+                             int_points=_filled_ints(s, values, default)))
     return result
+
+
+def _filled_ints(series: Series, filled: np.ndarray, default: float) -> np.ndarray | None:
+    """``int_points`` after filling gaps of ``series`` with ``default``: graphite keeps an int default an int."""
+    is_int = isinstance(default, int) and not isinstance(default, bool)
+    if series.int_points is None and not is_int:
+        return None
+    ints = np.zeros(len(filled), dtype=bool)
+    if series.int_points is not None:
+        ints[: len(series.int_points)] = series.int_points
+    if is_int:
+        was_missing = np.ones(len(filled), dtype=bool)
+        was_missing[: len(series.values)] = np.isnan(series.values)
+        ints |= was_missing & ~np.isnan(filled)
+    return ints
 
 
 
@@ -636,7 +698,14 @@ def offset_to_zero(ctx: RequestContext, series_list: list[Series]) -> list[Serie
     for s in series_list:
         minimum = _safe_min(s.values)
         values = s.values if minimum is None else s.values - minimum
-        result.append(_renamed(s, f"offsetToZero({s.name})", values, offsetToZero=minimum))
+        ints = None
+        if minimum is not None and s.int_points is not None:
+            # graphite's min() returns the first minimal element: an int there makes the tag and differences ints
+            first = int(np.flatnonzero(s.values == minimum)[0])
+            if s.int_points[first]:
+                minimum = int(minimum)
+                ints = s.int_points
+        result.append(_renamed(s, f"offsetToZero({s.name})", values, ints, offsetToZero=minimum))
     return result
 
 
@@ -660,7 +729,8 @@ def min_max(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
 def is_non_null(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
     """1 where the series has a value, 0 where it is missing (sum them to count live series)."""
     return [
-        _renamed(s, f"isNonNull({s.name})", (~np.isnan(s.values)).astype(np.float64), isNonNull=1)
+        _renamed(s, f"isNonNull({s.name})", (~np.isnan(s.values)).astype(np.float64),
+                 np.ones(len(s.values), dtype=bool), isNonNull=1)
         for s in series_list
     ]
 
@@ -677,7 +747,7 @@ def changed(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
         previous = np.where(before >= 0, s.values[np.maximum(before, 0)], np.nan)
         values = (valid & (before >= 0) & (s.values != previous)).astype(np.float64)
         name = f"changed({s.name})"
-        result.append(s.copy(name=name, path_expression=name, values=values))
+        result.append(s.copy(name=name, path_expression=name, values=values, int_points=whole_ints(values)))
     return result
 
 
@@ -714,7 +784,8 @@ def interpolate(ctx: RequestContext, series_list: list[Series], limit: float = m
     result = []
     for s in series_list:
         name = f"interpolate({s.name})"
-        result.append(s.copy(name=name, path_expression=name, values=_interpolated(s.values, limit)))
+        ints = None if s.int_points is None else s.int_points & ~np.isnan(s.values)  # filled points are floats
+        result.append(s.copy(name=name, path_expression=name, values=_interpolated(s.values, limit), int_points=ints))
     return result
 
 
@@ -910,7 +981,8 @@ def random_walk_function(ctx: RequestContext, name: str, step: int = 60) -> list
     count = len(range(ctx.start, ctx.end, _positive_step("randomWalkFunction", step)))
     steps = np.random.default_rng().random(count) - 0.5
     walk = np.concatenate(([0.0], np.cumsum(steps[:-1]))) if count else steps
-    return _generated(ctx, name, step, walk)
+    [series] = _generated(ctx, name, step, walk)
+    return [series.copy(int_points=np.arange(count) == 0)]  # graphite starts the walk at the int 0
 
 
 # --- smartSummarize, compressPeriodicGaps ----------------------------------------------------
@@ -992,10 +1064,10 @@ def smart_summarize(
             series_list = widened
     result = []
     for s in series_list:
-        values, aligned_end = summarize_values(s, func, interval, s.start, s.end)
+        values, aligned_end, ints = summarize_values(s, func, interval, s.start, s.end)
         name = f'smartSummarize({s.name}, "{interval_string}", "{func}")'
         tags = {**s.tags, "smartSummarize": interval_string, "smartSummarizeFunction": func}
-        result.append(copied(s, name, values).copy(end=aligned_end, step=interval, tags=tags))
+        result.append(copied(s, name, values).copy(end=aligned_end, step=interval, tags=tags, int_points=ints))
     return result
 
 
@@ -1038,9 +1110,11 @@ def compress_periodic_gaps(ctx: RequestContext, series_list: list[Series]) -> li
             continue
         first, interval = guess
         new_start = s.start + first * s.step
-        values, _ = summarize_values(
-            renamed.copy(start=new_start, values=s.values[first:]), "last", interval, new_start, s.end
+        tail = None if s.int_points is None else s.int_points[first:]
+        values, _, ints = summarize_values(
+            renamed.copy(start=new_start, values=s.values[first:], int_points=tail), "last", interval, new_start, s.end
         )
         new_end = new_start + interval * (len(values) - 1)
-        result.append(renamed.copy(start=new_start, end=new_end, step=interval, values=values, options={}))
+        result.append(renamed.copy(start=new_start, end=new_end, step=interval, values=values, options={},
+                                   int_points=ints))
     return result

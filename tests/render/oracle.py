@@ -191,6 +191,7 @@ def graphite_reading(data: Data) -> Iterator[None]:
             for path in matching_paths(data, pattern):
                 p_start, step, values = data[path]
                 first, until, window = fetch_window(p_start, step, values, start, end)
+                window = [None if v is None else float(v) for v in window]  # whisper reads doubles
                 results.append((path, ((first, until, step), window)))
             fetched[pattern] = results
 
@@ -226,7 +227,7 @@ def to_graphite(series: Series) -> Any:
         series.start,
         series.end,
         series.step,
-        series.to_list(),
+        series.output_list(),
         consolidate=series.consolidation_func,
         tags=dict(series.tags),
         xFilesFactor=series.x_files_factor,
@@ -291,6 +292,8 @@ class Observed:
     consolidation_func: str
     x_files_factor: float
     options: tuple[tuple[str, Any], ...]
+    #: where the value is a Python int (the output formats write ``1``, not ``1.0``)
+    int_positions: tuple[int, ...] = ()
 
     def text(self) -> str:
         return f"{self.name!r} {self.start} {self.end} {self.step} {list(self.values)} {dict(self.tags)}"
@@ -315,7 +318,12 @@ def observe_carbyne(series: Series) -> Observed:
         series.consolidation_func,
         float(series.x_files_factor),
         tuple(sorted(series.options.items())),
+        _int_positions(series.output_list()),
     )
+
+
+def _int_positions(values: Sequence[Any]) -> tuple[int, ...]:
+    return tuple(i for i, v in enumerate(values) if isinstance(v, int) and not isinstance(v, bool))
 
 
 def observe_graphite(series: Any) -> Observed:
@@ -333,6 +341,7 @@ def observe_graphite(series: Any) -> Observed:
         series.consolidationFunc,
         float(series.xFilesFactor if series.xFilesFactor is not None else 0.0),
         tuple(sorted(options.items())),
+        _int_positions(list(series)),
     )
 
 
@@ -360,7 +369,7 @@ def differences(ours: Sequence[Observed], theirs: Sequence[Observed]) -> list[st
     problems = []
     for i, (o, t) in enumerate(zip(ours, theirs, strict=True)):
         for field in ("name", "start", "end", "step", "tags", "path_expression",
-                      "consolidation_func", "x_files_factor", "options"):
+                      "consolidation_func", "x_files_factor", "options", "int_positions"):
             if getattr(o, field) != getattr(t, field):
                 problems.append(f"#{i} {field}: ours {getattr(o, field)!r} graphite {getattr(t, field)!r}")
         if not _values_close(o.values, t.values):
