@@ -20,6 +20,7 @@ Run: ``python3 -m pytest benchmarks/test_bench_render_api.py --benchmark-only``.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib.metadata
 import os
 import sys
@@ -31,6 +32,7 @@ import pytest
 
 from render.app import create_app
 from render.config import RenderConfig
+from render.wsgi import tune_gc
 from storage import whisper
 from storage.paths import metric_path
 
@@ -145,9 +147,21 @@ def carbyne(data_dir: Path):
 
 @pytest.fixture(scope="module")
 def hour_clients(hour_dir: Path):
-    """(Carbyne, graphite-web) test clients over the issue's files; one app, as one worker."""
+    """(Carbyne, graphite-web) test clients over the issue's files; one app, as one worker.
+
+    The process's garbage collector is tuned as a Carbyne render worker's is
+    (``render.wsgi.tune_gc``); graphite-web, timed in the same process, gets
+    the same setting.
+    """
+    thresholds = gc.get_threshold()
     with graphite_reading(hour_dir) as graphite:
-        yield create_app(RenderConfig(data_dir=hour_dir)).test_client(), graphite
+        app = create_app(RenderConfig(data_dir=hour_dir)).test_client()
+        tune_gc()
+        try:
+            yield app, graphite
+        finally:
+            gc.unfreeze()
+            gc.set_threshold(*thresholds)
 
 
 @pytest.mark.parametrize("case", list(HOUR_CASES))

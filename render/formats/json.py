@@ -174,21 +174,18 @@ def render_json(series_list: Sequence[Series], options: OutputOptions) -> Render
 
 
 def _series_list_json(series_list: Sequence[Series], skip_missing: bool) -> bytes:
-    """The JSON list: runs of all-float series from the native writer, series with ints from the twin."""
+    """The JSON list: runs of all-float series from the native writer, series with ints from the twin.
+
+    A list of floats only (fetched data) is one native call, its buffer returned as it is.
+    """
+    if all(s.int_points is None for s in series_list):
+        return _native_list(series_list, skip_missing)
     pieces: list[bytes] = []
     run: list[Series] = []
 
     def flush_run() -> None:
         if run:
-            body = series_json(
-                [series_head(s) for s in run],
-                [s.values for s in run],
-                np.array([s.start for s in run], dtype=np.int64),
-                np.array([s.step for s in run], dtype=np.int64),
-                np.array([point_count(s) for s in run], dtype=np.int64),
-                skip_missing,
-                writer_threads(),
-            )
+            body = _native_list(run, skip_missing)
             if len(body) > 2:
                 pieces.append(body[1:-1])
             run.clear()
@@ -204,6 +201,18 @@ def _series_list_json(series_list: Sequence[Series], skip_missing: bool) -> byte
             pieces.append(series_head(series) + text + b"}")
     flush_run()
     return b"[" + b", ".join(pieces) + b"]"
+
+
+def _native_list(series_list: Sequence[Series], skip_missing: bool) -> bytes:
+    return series_json(
+        [series_head(s) for s in series_list],
+        [s.values for s in series_list],
+        np.array([s.start for s in series_list], dtype=np.int64),
+        np.array([s.step for s in series_list], dtype=np.int64),
+        np.array([point_count(s) for s in series_list], dtype=np.int64),
+        skip_missing,
+        writer_threads(),
+    )
 
 
 def writer_threads() -> int:

@@ -8,6 +8,7 @@ cache-query port to show cached points reach ``/render``.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import os
 import pickle
@@ -27,7 +28,7 @@ from app_support import write_metric
 
 from render.config import RenderConfig, from_carbon_config, load_render_config
 from render.limits import Limits
-from render.wsgi import ServerUnavailable, app_from_environ, start_render_server
+from render.wsgi import GC_YOUNG_THRESHOLD, ServerUnavailable, app_from_environ, start_render_server
 
 STEP = 60
 
@@ -98,6 +99,16 @@ def whisper_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def _children_soon(pid: int, count: int, timeout: float = 15.0) -> list[str]:
+    """The child pids of ``pid`` once there are ``count`` (gunicorn forks its workers one by one)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+        if len(children) >= count or time.monotonic() > deadline:
+            return children
+        time.sleep(0.1)
+
+
 def test_start_render_server_serves_with_workers_and_carbonlink(whisper_dir: Path) -> None:
     now = int(time.time())
     cached_at = now - now % STEP - STEP
@@ -119,8 +130,7 @@ def test_start_render_server_serves_with_workers_and_carbonlink(whisper_dir: Pat
         assert cache.requests and cache.requests[0]["type"] == "cache-query-bulk"
         status, body = get(server.url + "/render?target=sum(&format=json")
         assert status == 400 and "target=sum(" in json.loads(body)["error"]
-        children = subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True)
-        assert len(children.stdout.split()) >= 2  # the gunicorn workers
+        assert len(_children_soon(server.process.pid, 2)) >= 2  # the gunicorn workers
     finally:
         assert server.stop() == 0
         cache.close()
@@ -233,8 +243,16 @@ def test_app_from_environ(whisper_dir: Path, monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(ServerUnavailable, match="CARBYNE_RENDER_CONFIG"):
         app_from_environ()
     monkeypatch.setenv("CARBYNE_RENDER_CONFIG", RenderConfig(data_dir=whisper_dir).to_json())
-    answer = app_from_environ().test_client().get("/metrics/index.json")
-    assert answer.get_json() == ["srv.load"]
+    thresholds = gc.get_threshold()
+    try:
+        answer = app_from_environ().test_client().get("/metrics/index.json")
+        assert answer.get_json() == ["srv.load"]
+        # a worker's app collects garbage rarely and leaves what existed at start-up unscanned
+        assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD > thresholds[0]
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
 
 
 # --- a graphite-web front end with Carbyne in CLUSTER_SERVERS ----------------------------
