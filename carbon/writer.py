@@ -3,9 +3,9 @@
 The reactor thread chooses metrics (the cache's drain strategy) and pops the
 points of up to ``batch_metrics`` of them in one call, then hands the batch to
 one dedicated writer thread, which maps names to paths
-(``storage.paths.metric_path``, once per metric id and remembered), creates
-missing files from the storage rules and writes each metric's points in one
-``WhisperStore.write`` call. Points reaching an empty cache wake the loop at
+(``storage.paths.metric_file``, once per metric id and remembered) and writes
+each metric's points in one ``WhisperStore.write`` call; a write that finds no
+file creates it from the storage rules and writes again (no stat per write). Points reaching an empty cache wake the loop at
 once instead of at its next idle tick. The
 outcome comes back to the reactor thread, which confirms the points in the
 cache, so queries see them the whole time.
@@ -45,7 +45,7 @@ from twisted.internet import defer
 from twisted.internet.task import LoopingCall
 
 from render.tagquery import TagQueryError
-from storage.paths import InvalidMetricName, metric_path
+from storage.paths import InvalidMetricName, metric_file
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +232,7 @@ class Writer:
         self.running = False
         self.flushing = False
         self._retried: set[int] = set()
-        self._paths: dict[int, Path] = {}  # writer thread only
+        self._paths: dict[int, str] = {}  # writer thread only
         self._next_call: Any = None
         self._flushed: list[defer.Deferred] = []
 
@@ -350,17 +350,21 @@ class Writer:
                     others.append(Outcome(metric_id, name, "bad_name", detail=str(exc)))
                     continue
             created = False
+            timestamps = batch.timestamps[bounds[k]:bounds[k + 1]]
+            values = batch.values[bounds[k]:bounds[k + 1]]
             try:
-                if not self.store.exists(path):
+                started = clock()
+                try:
+                    count = self.store.write(path, timestamps, values, now=batch.now)
+                except FileNotFoundError:  # no file yet (the write found none: no stat first)
                     if not self.creates.take(1):
                         others.append(Outcome(metric_id, name, "dropped_create"))
                         continue
                     self._create(path, name)
                     created = True
                     creates += 1
-                started = clock()
-                count = self.store.write(path, batch.timestamps[bounds[k]:bounds[k + 1]],
-                                         batch.values[bounds[k]:bounds[k + 1]], now=batch.now)
+                    started = clock()
+                    count = self.store.write(path, timestamps, values, now=batch.now)
                 elapsed = clock() - started
             except Exception as exc:  # one metric's failure must not stop the writer
                 others.append(Outcome(metric_id, name, "error", created=created,
@@ -373,15 +377,15 @@ class Writer:
                 log.info("wrote %d datapoints for %s in %.5f seconds", count, name, elapsed)
         return BatchOutcome(np.array(written, dtype=np.int64), int(points), seconds, creates, others)
 
-    def _path_for(self, metric_id: int, name: str) -> Path:
-        """metric_path, remembered per id (a name's checks and path never change)."""
-        path = metric_path(self.settings.data_dir, name)
+    def _path_for(self, metric_id: int, name: str) -> str:
+        """metric_file, remembered per id (a name's checks and path never change)."""
+        path = metric_file(self.settings.data_dir, name)
         if len(self._paths) >= self.settings.max_remembered_paths:
             self._paths.clear()
         self._paths[metric_id] = path
         return path
 
-    def _create(self, path: Path, name: str) -> None:
+    def _create(self, path: str, name: str) -> None:
         self._index_tags(name)
         policy = self.rules.policy_for(name)
         self.store.create(path, policy.archives, policy.x_files_factor, policy.aggregation_method)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import unicodedata
+import re
+import stat
 from pathlib import Path
 
 WHISPER_SUFFIX = ".wsp"
@@ -20,6 +21,8 @@ TAGGED_DIR = "_tagged"
 MAX_NAME_BYTES = 255  # NAME_MAX of ext4, xfs, btrfs, tmpfs
 MAX_PATH_BYTES = 4095  # PATH_MAX (4096) minus the terminating NUL
 _SHOWN_CHARS = 64
+# Unicode's Cc (control) category is exactly these 65 code points
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class InvalidMetricName(ValueError):
@@ -34,18 +37,23 @@ def metric_path(data_dir: str | os.PathLike, metric: str) -> Path:
     exceed file-system name or path limits, or would resolve outside
     ``data_dir`` through existing symbolic links.
     """
-    root = Path(data_dir)
+    return Path(metric_file(data_dir, metric))
+
+
+def metric_file(data_dir: str | os.PathLike, metric: str) -> str:
+    """:func:`metric_path` as a str (the carbon writer's form: no Path built per metric)."""
+    root = os.fspath(data_dir)
     _check_characters(metric)
     if ";" in metric:
         digest = hashlib.sha256(metric.encode("utf-8")).hexdigest()
         parts = (TAGGED_DIR, digest[0:3], digest[3:6], digest + WHISPER_SUFFIX)
     else:
         parts = _plain_parts(metric)
-    path = root.joinpath(*parts)
+    path = os.path.join(root, *parts)
     size = len(os.fsencode(path))
     if size > MAX_PATH_BYTES:
         raise _invalid(metric, f"the path would be {size} bytes, over the {MAX_PATH_BYTES}-byte limit")
-    _check_inside(root, path, metric)
+    _check_inside(root, parts, metric)
     return path
 
 
@@ -58,9 +66,9 @@ def _check_characters(metric: str) -> None:
         metric.encode("utf-8")
     except UnicodeEncodeError:
         raise _invalid(metric, "the name is not valid UTF-8") from None
-    for position, char in enumerate(metric):
-        if unicodedata.category(char) == "Cc":
-            raise _invalid(metric, f"control character {char!r} at position {position}")
+    control = _CONTROL.search(metric)
+    if control is not None:
+        raise _invalid(metric, f"control character {control.group()!r} at position {control.start()}")
 
 
 def _plain_parts(metric: str) -> tuple[str, ...]:
@@ -84,10 +92,26 @@ def _plain_parts(metric: str) -> tuple[str, ...]:
     return names
 
 
-def _check_inside(root: Path, path: Path, metric: str) -> None:
-    """Refuse paths that existing symbolic links would send outside the data folder."""
+def _check_inside(root: str, parts: tuple[str, ...], metric: str) -> None:
+    """Refuse paths that existing symbolic links would send outside the data folder.
+
+    Only a link below the root can do that (no node is ``..``), so the nodes are looked at
+    from the root down and the walk ends at the first one missing; only a path going
+    through a link is resolved in full.
+    """
+    current = root
+    for part in parts:
+        current = os.path.join(current, part)
+        try:
+            mode = os.lstat(current).st_mode
+        except OSError:  # missing (or unreadable): nothing below it can be a link
+            return
+        if stat.S_ISLNK(mode):
+            break
+    else:
+        return
     real_root = os.path.realpath(root)
-    real_path = os.path.realpath(path)
+    real_path = os.path.realpath(os.path.join(root, *parts))
     if os.path.commonpath([real_root, real_path]) != real_root:
         raise _invalid(metric, f"the path resolves to {real_path!r}, outside the data directory")
 

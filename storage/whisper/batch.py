@@ -94,6 +94,18 @@ def fully_allocated(status: os.stat_result) -> bool:
     return stat.S_ISREG(status.st_mode) and status.st_blocks * _BLOCK_UNIT >= status.st_size
 
 
+def _make_parent(path: str) -> None:
+    """Make the folder `path` goes in: one mkdir when only its last level is missing (the
+    usual case for a new metric), os.makedirs for more."""
+    parent = os.path.dirname(path) or "."
+    try:
+        os.mkdir(parent)
+    except FileExistsError:  # made meanwhile (or not a folder: the create then says so)
+        pass
+    except FileNotFoundError:
+        os.makedirs(parent, exist_ok=True)
+
+
 @dataclass(eq=False)
 class _Handle:
     """An open file with its parsed header; `users` counts threads inside a call with it.
@@ -166,7 +178,7 @@ class WhisperStore:
         try:
             fd = file.create_file(key, header, sparse=self.sparse, fallocate=self.fallocate)
         except FileNotFoundError:  # a parent folder is missing: make it, once
-            os.makedirs(os.path.dirname(key) or ".", exist_ok=True)
+            _make_parent(key)
             fd = file.create_file(key, header, sparse=self.sparse, fallocate=self.fallocate)
         try:
             handle = self._handle_on(fd, key, header, header.packed, os.fstat(fd), writable=True)
@@ -195,16 +207,16 @@ class WhisperStore:
                 f"{points.shape} values"
             )
         count = len(stamps)
-        if count > 1:
-            stamps, points = file.newest_first(stamps, points, last_wins=True)
-        elif count == 0:
+        if count == 0:
             return 0
-        if not (stamps.flags.c_contiguous and points.flags.c_contiguous):
-            stamps = np.ascontiguousarray(stamps)
-            points = np.ascontiguousarray(points)
         key = os.fspath(path)
-        handle = self._acquire(key)
+        handle = self._acquire(key)  # first: a missing file costs no sorting
         try:
+            if count > 1:
+                stamps, points = file.newest_first(stamps, points, last_wins=True)
+            if not (stamps.flags.c_contiguous and points.flags.c_contiguous):
+                stamps = np.ascontiguousarray(stamps)
+                points = np.ascontiguousarray(points)
             with handle.lock:  # whisper's writes to one file never interleave
                 # whisper lets a run longer than a ring spill past it (see FORMAT.md), so
                 # only a batch of at most the smallest ring's points surely stays inside

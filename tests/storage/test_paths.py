@@ -1,13 +1,14 @@
 """metric_path: the only door from a metric name to the file system."""
 import hashlib
 import os
+import unicodedata
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storage.paths import MAX_NAME_BYTES, InvalidMetricName, metric_path
+from storage.paths import MAX_NAME_BYTES, InvalidMetricName, metric_file, metric_path
 
 
 def test_plain_name_maps_to_nested_wsp(tmp_path):
@@ -135,3 +136,43 @@ def test_any_name_maps_inside_or_is_refused(tmp_path_factory, name):
     assert path.suffix == ".wsp"
     if ";" not in name:
         assert ".".join(relative.with_suffix("").parts) == name
+
+
+def test_metric_file_is_the_same_path_as_a_str(tmp_path):
+    for name in ("a.b.c", "x;t=1", "héllo.wörld"):
+        found = metric_file(tmp_path, name)
+        assert isinstance(found, str)
+        assert found == str(metric_path(tmp_path, name))
+
+
+def test_every_control_character_is_refused_and_nothing_else(tmp_path):
+    controls = [c for c in range(0x110000) if unicodedata.category(chr(c)) == "Cc"]
+    for code in controls:
+        with pytest.raises(InvalidMetricName, match="position 1"):
+            metric_file(tmp_path, f"a{chr(code)}b")
+    for code in (0x20, 0x7E, 0xA0, 0xAD, 0x2028, 0xFEFF, 0x10FFFF):
+        assert metric_file(tmp_path, f"a{chr(code)}b").endswith(f"a{chr(code)}b.wsp")
+
+
+def test_link_deeper_down_leading_outside_is_refused(tmp_path):
+    data, outside = tmp_path / "data", tmp_path / "outside"
+    (data / "a" / "b").mkdir(parents=True)
+    outside.mkdir()
+    (data / "a" / "b" / "c").symlink_to(outside)
+    with pytest.raises(InvalidMetricName, match="outside the data directory"):
+        metric_path(data, "a.b.c.d.e")
+    (data / "a" / "b" / "in").symlink_to(data / "a")
+    assert metric_path(data, "a.b.in.b.x") == data / "a" / "b" / "in" / "b" / "x.wsp"
+
+
+def test_links_outside_are_refused_whatever_the_data_dir_holds(tmp_path):
+    data, outside = tmp_path / "data", tmp_path / "outside"
+    (data / "file").mkdir(parents=True)
+    (data / "plain").write_bytes(b"")  # a file where a directory would be: cannot resolve further
+    assert metric_path(data, "plain.x") == data / "plain" / "x.wsp"
+    outside.mkdir()
+    (data / "file" / "loop").symlink_to(data / "file" / "loop")
+    (data / "file" / "away").symlink_to(outside / "missing")  # dangling, pointing outside
+    with pytest.raises(InvalidMetricName, match="outside the data directory"):
+        metric_path(data, "file.away.x")
+    metric_path(data, "file.loop.x")  # a loop resolves nowhere outside: allowed, as before
