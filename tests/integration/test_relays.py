@@ -3,7 +3,7 @@
 carbon-relay is Graphite's own relay from PyPI, run from its own venv (its
 top-level ``carbon`` package would shadow ours): ``.ci/run`` builds one at
 ``.ci/cache/carbon-1.1.10`` when it can, the carbon benchmark keeps one under
-``~/.cache/carbyne-bench``, or ``CARBYNE_CARBON_VENV`` names one. It forwards
+``~/.cache/carbyne-bench``, or ``CARBYNE_BENCH_CARBON_VENV`` names one. It forwards
 to Carbyne with each destination protocol it has (pickle, its default, and
 line). graphyte is the small Python client from PyPI (test extra), over TCP
 and UDP, with tags. Points are read back from disk with the reference
@@ -26,7 +26,7 @@ from .conftest import REPO, free_port, wait_for_port
 pytestmark = pytest.mark.integration
 
 VENV_PLACES = [
-    os.environ.get("CARBYNE_CARBON_VENV", ""),
+    os.environ.get("CARBYNE_BENCH_CARBON_VENV", ""),
     str(REPO / ".ci" / "cache" / "carbon-1.1.10"),
     str(Path.home() / ".cache" / "carbyne-bench" / "carbon-1.1.10"),
 ]
