@@ -29,7 +29,7 @@ from cpython.buffer cimport (
     PyObject_GetBuffer,
 )
 from libc.errno cimport EINTR, EIO, errno
-from libc.math cimport NAN, fabs
+from libc.math cimport INFINITY, NAN, fabs
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
@@ -1003,6 +1003,85 @@ def pack_points(const int64_t[::1] timestamps, const double[::1] values):
         for i in range(n):
             store_point(out + i * POINT_SIZE, timestamps[i], values[i])
     return bytes(data)
+
+
+def newest_first(timestamps, values):
+    """Points in arrival order as update_many takes them: (int64 timestamps, float64 values),
+    newest first, each timestamp once, its last arrival winning (carbon's cache keeps the
+    last). `timestamps` is a 1-d int64 or float64 array (floats truncated towards zero like
+    int(); ValueError when one is not finite), `values` float64 of the same length."""
+    cdef cnp.ndarray stamps_in = <cnp.ndarray>timestamps
+    cdef cnp.ndarray values_in = <cnp.ndarray>values
+    cdef bint floats
+    if not cnp.PyArray_Check(timestamps) or not cnp.PyArray_Check(values):
+        raise TypeError("cannot order points: timestamps and values must be numpy arrays")
+    floats = cnp.PyArray_TYPE(stamps_in) == cnp.NPY_FLOAT64
+    cdef const void* raw = array_data(timestamps, cnp.NPY_FLOAT64 if floats else cnp.NPY_INT64,
+                                      1, False, "timestamps")
+    cdef const double* points = <const double*>array_data(values, cnp.NPY_FLOAT64, 1, False,
+                                                          "values")
+    cdef int64_t n = cnp.PyArray_DIM(stamps_in, 0), i, kept = 0, k
+    if cnp.PyArray_DIM(values_in, 0) != n:
+        raise ValueError("cannot order points: timestamps and values differ in length")
+    cdef cnp.ndarray stamps_out = np.empty(n, dtype=np.int64)
+    cdef cnp.ndarray values_out = np.empty(n, dtype=np.float64)
+    cdef int64_t* out_stamps = <int64_t*>cnp.PyArray_DATA(stamps_out)
+    cdef double* out_values = <double*>cnp.PyArray_DATA(values_out)
+    cdef int64_t* keys
+    cdef int64_t* order
+    cdef bint increasing = True
+    cdef bint finite = True
+    if n == 0:
+        return stamps_out, values_out
+    keys = <int64_t*>malloc(3 * n * sizeof(int64_t))
+    if keys == NULL:
+        raise MemoryError()
+    order = keys + n
+    try:
+        with nogil:
+            for i in range(n):
+                if floats:
+                    finite = finite and truncated(( <const double*>raw)[i], &keys[i])
+                else:
+                    keys[i] = (<const int64_t*>raw)[i]
+                if i and keys[i] <= keys[i - 1]:
+                    increasing = False
+            if finite:
+                if increasing:  # the usual case: reversed, nothing to drop
+                    for i in range(n):
+                        out_stamps[i] = keys[n - 1 - i]
+                        out_values[i] = points[n - 1 - i]
+                    kept = n
+                else:
+                    for i in range(n):
+                        order[i] = i
+                    stable_sort(keys, order, order + n, n)  # ascending, arrivals in order
+                    k = n - 1
+                    while k >= 0:  # each timestamp's last arrival, newest first
+                        out_stamps[kept] = keys[order[k]]
+                        out_values[kept] = points[order[k]]
+                        kept += 1
+                        while k >= 0 and keys[order[k]] == out_stamps[kept - 1]:
+                            k -= 1
+    finally:
+        free(keys)
+    if not finite:
+        raise ValueError("cannot order points: not all timestamps are finite")
+    if kept < n:
+        return stamps_out[:kept].copy(), values_out[:kept].copy()
+    return stamps_out, values_out
+
+
+cdef inline bint truncated(double value, int64_t* out) noexcept nogil:
+    """int64 of a float timestamp as numpy's astype gives it on x86 (towards zero; out of
+    range: INT64_MIN); False for NaN and infinities."""
+    if value != value or value == INFINITY or value == -INFINITY:
+        return False
+    if -9223372036854775808.0 <= value < 9223372036854775808.0:
+        out[0] = <int64_t>value
+    else:
+        out[0] = <int64_t>(-9223372036854775807 - 1)
+    return True
 
 
 def unpack_points(const unsigned char[::1] data):

@@ -58,6 +58,7 @@ from .format import Header
 
 _OPEN_FLAGS = getattr(os, "O_CLOEXEC", 0)
 _INT64 = np.dtype(np.int64)
+_FLOAT64 = np.dtype(np.float64)
 
 # statfs f_type of filesystems that overwrite allocated blocks in place, so a store into a
 # mapped, fully allocated file never needs a new block (btrfs, zfs, and xfs's reflinked
@@ -196,10 +197,9 @@ class WhisperStore:
         the file's retention (older ones are dropped, as whisper drops them).
         """
         stamps = np.asarray(timestamps)
-        if stamps.dtype != _INT64:
-            if stamps.dtype.kind == "f" and not np.isfinite(stamps).all():
-                raise ValueError(f"cannot write timestamps to path={os.fspath(path)!r}: not all finite")
-            stamps = stamps.astype(np.int64)  # truncates towards zero, like int()
+        if stamps.dtype != _INT64 and stamps.dtype != _FLOAT64:
+            # floats are truncated towards zero (like int()) by newest_first
+            stamps = stamps.astype(np.float64 if stamps.dtype.kind == "f" else np.int64)
         points = np.asarray(values, dtype=np.float64)
         if stamps.shape != points.shape or stamps.ndim != 1:
             raise ValueError(
@@ -209,14 +209,16 @@ class WhisperStore:
         count = len(stamps)
         if count == 0:
             return 0
-        key = os.fspath(path)
-        handle = self._acquire(key)  # first: a missing file costs no sorting
+        if not (stamps.flags.c_contiguous and points.flags.c_contiguous):
+            stamps = np.ascontiguousarray(stamps)
+            points = np.ascontiguousarray(points)
         try:
-            if count > 1:
-                stamps, points = file.newest_first(stamps, points, last_wins=True)
-            if not (stamps.flags.c_contiguous and points.flags.c_contiguous):
-                stamps = np.ascontiguousarray(stamps)
-                points = np.ascontiguousarray(points)
+            stamps, points = kernels.newest_first(stamps, points)
+        except ValueError:
+            raise ValueError(f"cannot write timestamps to path={os.fspath(path)!r}: not all finite") from None
+        key = os.fspath(path)
+        handle = self._acquire(key)
+        try:
             with handle.lock:  # whisper's writes to one file never interleave
                 # whisper lets a run longer than a ring spill past it (see FORMAT.md), so
                 # only a batch of at most the smallest ring's points surely stays inside

@@ -18,6 +18,7 @@ update_many = _implementation.update_many
 archive_update_many = _implementation.archive_update_many
 fill_zeros = _implementation.fill_zeros
 pack_points = _implementation.pack_points
+newest_first = _implementation.newest_first
 unpack_points = _implementation.unpack_points
 read_at = _implementation.read_at
 write_at = _implementation.write_at

@@ -119,6 +119,29 @@ def _check_timestamp(timestamp: int) -> None:
         raise OverflowError(f"cannot write timestamp={timestamp}: not a 32-bit unsigned number")
 
 
+def newest_first(timestamps: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Points in arrival order as update_many takes them: (int64 timestamps, float64 values),
+    newest first, each timestamp once, its last arrival winning (carbon's cache keeps the
+    last). Float timestamps are truncated towards zero like int(); ValueError when one is
+    not finite."""
+    if not isinstance(timestamps, np.ndarray) or not isinstance(values, np.ndarray):
+        raise TypeError("cannot order points: timestamps and values must be numpy arrays")
+    if len(timestamps) != len(values):
+        raise ValueError("cannot order points: timestamps and values differ in length")
+    if timestamps.dtype.kind == "f":
+        if not np.isfinite(timestamps).all():
+            raise ValueError("cannot order points: not all timestamps are finite")
+        with np.errstate(invalid="ignore"):
+            timestamps = timestamps.astype(np.int64)
+    timestamps = timestamps.astype(np.int64, copy=False)
+    values = values.astype(np.float64, copy=False)
+    order = np.argsort(timestamps, kind="stable")[::-1]  # newest first, latest arrival first
+    ordered = timestamps[order]
+    keep = np.ones(len(ordered), dtype=bool)
+    keep[1:] = ordered[1:] != ordered[:-1]  # the first of each run: its last arrival
+    return ordered[keep], values[order][keep]
+
+
 def unpack_points(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     """Inverse of pack_points; a trailing partial point is ignored."""
     points = np.frombuffer(data, dtype=_POINT_DTYPE, count=len(data) // POINT_SIZE)

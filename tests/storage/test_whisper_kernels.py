@@ -292,3 +292,61 @@ def test_any_parseable_archive_table_matches_the_twin(tmp_path_factory, archives
         finally:
             os.close(fd)
     assert contents[0] == contents[1]
+
+
+def _last_wins_reference(timestamps, vals):
+    """Carbon's rule spelled out: each timestamp's last arrival, newest timestamp first."""
+    last = {}
+    for stamp, value in zip(timestamps, vals, strict=True):
+        last[int(stamp)] = value
+    ordered = sorted(last, reverse=True)
+    return ordered, [last[stamp] for stamp in ordered]
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.integers(-2**40, 2**40), values), max_size=40),
+       st.sampled_from(["int", "float", "fraction"]), st.booleans())
+def test_newest_first_keeps_each_timestamps_last_arrival(points, kind, few_stamps):
+    if few_stamps:  # many duplicates
+        points = [(t % 5, v) for t, v in points]
+    stamps = np.array([t for t, _ in points], dtype=np.int64)
+    vals = np.array([v for _, v in points], dtype=np.float64)
+    given_stamps = {"int": stamps, "float": stamps.astype(np.float64),
+                    "fraction": stamps.astype(np.float64) + np.where(stamps < 0, -0.75, 0.75)}[kind]
+    expected = _last_wins_reference(stamps, vals)
+    for implementation in (twin, compiled):
+        got_stamps, got_values = implementation.newest_first(given_stamps, vals)
+        assert got_stamps.dtype == np.int64 and got_values.dtype == np.float64
+        assert got_stamps.tolist() == expected[0]
+        assert got_values.tobytes() == np.array(expected[1], dtype=np.float64).tobytes()
+
+
+def test_newest_first_increasing_and_shuffled_runs_agree_with_file_order():
+    rng = np.random.default_rng(7)
+    stamps = np.arange(1_000, 1_600, 10, dtype=np.int64)
+    for order in (stamps, stamps[::-1], rng.permutation(np.repeat(stamps, 3))):
+        vals = rng.random(len(order))
+        want = file.newest_first(order, vals, last_wins=True)
+        for implementation in (twin, compiled):
+            got = implementation.newest_first(order.astype(np.float64), vals)
+            np.testing.assert_array_equal(got[0], want[0])
+            assert got[1].tobytes() == want[1].tobytes()
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_newest_first_refuses_non_finite_timestamps_in_both(bad):
+    for implementation in (twin, compiled):
+        with pytest.raises(ValueError, match="not all timestamps are finite"):
+            implementation.newest_first(np.array([1.0, bad]), np.array([1.0, 2.0]))
+        with pytest.raises(ValueError, match="differ in length"):
+            implementation.newest_first(np.array([1.0]), np.array([1.0, 2.0]))
+        empty = implementation.newest_first(np.array([], dtype=np.int64), np.array([]))
+        assert [len(part) for part in empty] == [0, 0]
+
+
+def test_newest_first_out_of_range_floats_agree_in_both():
+    stamps = np.array([1e300, -1e300, 2.0**63, -(2.0**63), 12.9])
+    with np.errstate(invalid="ignore"):
+        want = sorted(set(stamps.astype(np.int64).tolist()), reverse=True)  # numpy's cast
+    for implementation in (twin, compiled):
+        assert implementation.newest_first(stamps, np.arange(5.0))[0].tolist() == want
