@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, tzinfo
 
@@ -28,6 +29,7 @@ from PIL import Image, ImageDraw
 from render.graphs.fonts import DPI
 from render.graphs.layout import layout_graph
 from render.graphs.options import GraphOptionError, GraphOptions
+from render.graphs.pie import PieOptions, Slice, layout_pie
 from render.graphs.scene import Box, Fill, Item, Polyline, Scene, Segments, Text
 from render.series import Series
 
@@ -147,6 +149,13 @@ def _stamp(image: Image.Image, item: Text) -> None:
     elif item.rotation == -90:
         mask = mask.transpose(Image.Transpose.ROTATE_270)
         corner = (x - bottom, y + left)
+    elif item.rotation:
+        # about the text's centre: where it lands once turned counter-clockwise (y grows down)
+        angle = math.radians(item.rotation)
+        cx, cy = (left + right) / 2, (top + bottom) / 2
+        centre = (x + cx * math.cos(angle) + cy * math.sin(angle), y - cx * math.sin(angle) + cy * math.cos(angle))
+        mask = mask.rotate(item.rotation, resample=Image.Resampling.BICUBIC, expand=True)
+        corner = (centre[0] - mask.width / 2, centre[1] - mask.height / 2)
     else:
         corner = (x + left, y + top)
     red, green, blue, alpha = (round(c * 255) for c in item.color)
@@ -225,4 +234,16 @@ def render_graph(
         raise GraphOptionError("until", end, f"the time range must end after from={start}")
     options = GraphOptions.from_params(params)
     scene = layout_graph(series_list, options, tz or UTC)
+    return paint(scene, fmt), CONTENT_TYPES[fmt]
+
+
+def render_pie(slices: Sequence[Slice], params: Mapping[str, str], fmt: str, tz: tzinfo | None) -> tuple[bytes, str]:
+    """A graphite-style pie of ``(name, value)`` slices: ``(body, content type)``.
+
+    Raises :class:`GraphOptionError` for a bad parameter or format.
+    """
+    fmt = fmt.lower()
+    if fmt not in CONTENT_TYPES:
+        raise GraphOptionError("format", fmt, "graphs are drawn as png, svg or pdf")
+    scene = layout_pie(slices, GraphOptions.from_params(params), PieOptions.from_params(params), tz or UTC)
     return paint(scene, fmt), CONTENT_TYPES[fmt]

@@ -38,7 +38,7 @@ LINE_MODES = ("slope", "staircase", "connected")
 AREA_MODES = ("none", "first", "all", "stacked")
 UNIT_SYSTEMS = ("si", "binary", "sec", "msec", "none")
 AXIS_SIDES = ("left", "right")
-GRAPH_TYPES = ("line",)
+GRAPH_TYPES = ("line", "pie")
 
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")

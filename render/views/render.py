@@ -6,7 +6,8 @@ POST alike, ``target`` repeated or ``target[]``, ``template[name]``, legacy
 means a PNG graph). Deliberate differences: a parameter graphite would
 silently misuse (``maxDataPoints=abc``, ``xFilesFactor=2``) or an unknown
 ``format`` (graphite draws a PNG) is a 400 naming it, as is a ``jsonp`` that
-is not a JavaScript callback name; ``graphType=pie`` is not drawn yet.
+is not a JavaScript callback name; ``graphType=pie`` asked for as data
+(graphite fails with a 500) is a 400.
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ from flask import Blueprint, Response, current_app, request
 from render.attime import parse_time
 from render.formats import IMAGE_FORMATS, OutputOptions, get_format
 from render.functions import RequestContext
-from render.graphs import GraphOptions, render_graph
+from render.graphs import (
+    GraphOptions,
+    PieOptions,
+    literal_slice,
+    pie_value,
+    render_graph,
+    render_pie,
+)
 from render.limits import Limits
 from render.series import Series
 from render.views.errors import INPUT_ERRORS, BadRequest, errors_as_json
@@ -55,6 +63,7 @@ class RenderRequest:
     local: bool
     no_cache: bool
     cache_timeout: int
+    graph_type: str = "line"
 
     def context(self) -> RequestContext:
         return RequestContext(
@@ -123,7 +132,9 @@ def parse_render_request(params: Params, *, default_tz: str, limits: Limits, wal
     if graph_type not in GRAPH_TYPES:
         raise BadRequest(f"cannot render graphType={graph_type!r}: expected one of {', '.join(GRAPH_TYPES)}")
     if graph_type == "pie":
-        raise BadRequest("cannot render graphType='pie': pie charts are not drawn yet")
+        if fmt not in IMAGE_FORMATS:
+            raise BadRequest(f"cannot render graphType='pie' format={fmt!r}: pie charts are drawn as png, svg or pdf")
+        PieOptions.from_params(params)  # a bad option fails before any data is read
     graph_params = dict(params.items())
     if fmt in IMAGE_FORMATS:
         GraphOptions.from_params(graph_params)  # a bad option fails before any data is read
@@ -155,6 +166,7 @@ def parse_render_request(params: Params, *, default_tz: str, limits: Limits, wal
         local=params.get("local") == "1",
         no_cache="noCache" in params or cache_timeout == 0,
         cache_timeout=cache_timeout,
+        graph_type=graph_type,
     )
 
 
@@ -178,13 +190,12 @@ def render_view() -> Response:
     parsed = parse_render_request(
         params, default_tz=services.config.time_zone, limits=services.config.limits, wall_clock=time.time()
     )
-    try:
-        series = services.evaluator.evaluate(list(parsed.targets), parsed.context(), template=parsed.template)
-    except INPUT_ERRORS:
-        raise
-    except ValueError as exc:
-        log.warning("400 for targets=%r", parsed.targets, exc_info=True)
-        raise BadRequest(f"cannot evaluate target={', '.join(parsed.targets)}: {exc}") from None
+    if parsed.graph_type == "pie":
+        body, content_type = _pie(services.evaluator, parsed)
+        response = Response(body, content_type=content_type)
+        _cache_headers(response, parsed)
+        return response
+    series = _evaluate(services.evaluator, list(parsed.targets), parsed)
     if parsed.format in IMAGE_FORMATS:
         body, content_type = _image(series, parsed)
     else:
@@ -195,11 +206,42 @@ def render_view() -> Response:
     return response
 
 
+def _evaluate(evaluator, targets: list[str], parsed: RenderRequest) -> list[Series]:
+    try:
+        return evaluator.evaluate(targets, parsed.context(), template=parsed.template)
+    except INPUT_ERRORS:
+        raise
+    except ValueError as exc:
+        log.warning("400 for targets=%r", targets, exc_info=True)
+        raise BadRequest(f"cannot evaluate target={', '.join(targets)}: {exc}") from None
+
+
+def _pie(evaluator, parsed: RenderRequest) -> tuple[bytes, str]:
+    """graphite's pie: targets in order, ``name:value`` ones as they are, others one slice per series."""
+    mode = PieOptions.from_params(parsed.graph_params).mode
+    slices: list[tuple[str, float]] = []
+    for target in parsed.targets:
+        try:
+            literal = literal_slice(target)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        if literal is not None:
+            slices.append(literal)
+        else:
+            slices.extend((s.name, pie_value(s, mode)) for s in _evaluate(evaluator, [target], parsed))
+    body, content_type = render_pie(slices, parsed.graph_params, parsed.format, parsed.tz)
+    return _jsonp_svg(body, content_type, parsed)
+
+
 def _image(series: list[Series], parsed: RenderRequest) -> tuple[bytes, str]:
     """A graph; an SVG asked for with jsonp comes back as ``callback("<svg...>")`` like graphite's."""
     body, content_type = render_graph(
         series, parsed.graph_params, parsed.format, parsed.start, parsed.end, parsed.tz
     )
+    return _jsonp_svg(body, content_type, parsed)
+
+
+def _jsonp_svg(body: bytes, content_type: str, parsed: RenderRequest) -> tuple[bytes, str]:
     if parsed.format == "svg" and parsed.output.jsonp is not None:
         return f"{parsed.output.jsonp}({json.dumps(body.decode())})".encode(), "text/javascript"
     return body, content_type

@@ -106,7 +106,7 @@ def test_non_graph_parameters_are_ignored():
             "cannot draw yUnitSystem=imperial: must be one of si, binary",
         ),
         ({"yAxisSide": "top"}, "cannot draw yAxisSide=top: must be one of left, right"),
-        ({"graphType": "pie"}, "cannot draw graphType=pie: must be one of line"),
+        ({"graphType": "bar"}, "cannot draw graphType=bar: must be one of line, pie"),
         ({"hideLegend": "maybe"}, "cannot draw hideLegend=maybe: not true or false"),
         ({"logBase": "1"}, "cannot draw logBase=1: a logarithmic base must be e or greater than 1"),
         ({"logBase": "-2"}, "cannot draw logBase=-2: a logarithmic base"),
