@@ -14,6 +14,7 @@ import json
 
 from flask import Blueprint, Response, current_app, request
 
+from render.graphs.pie import PIE_MODES
 from render.views.errors import error_response, errors_as_json
 from render.views.params import Params, request_params
 
@@ -37,7 +38,7 @@ def function_list() -> Response:
     params = request_params(request)
     registry = current_app.extensions["carbyne"].registry
     if params.get("type") == "pie":
-        return functions_json({}, params)
+        return functions_json(pie_functions(), params)
     grouped = (params.get("grouped") or "").lower() in ("1", "true")
     return functions_json(registry.describe_all(group=params.get("group"), grouped=grouped), params)
 
@@ -47,6 +48,25 @@ def function_details(name: str) -> Response:
     errors_as_json()
     params = request_params(request)
     registry = current_app.extensions["carbyne"].registry
-    if params.get("type") == "pie" or name not in registry:
+    if params.get("type") == "pie":
+        if name not in PIE_MODES:
+            return error_response(f"cannot describe pie function={name!r}: no such function", 404)
+        return functions_json(pie_functions()[name], params)
+    if name not in registry:
         return error_response(f"cannot describe function={name!r}: no such function", 404)
     return functions_json(registry.describe(name), params)
+
+
+def pie_functions() -> dict[str, dict[str, object]]:
+    """``graphType=pie``'s ``pieMode`` choices as graphite-web lists them (``/functions?type=pie``)."""
+    return {
+        mode: {
+            "name": mode,
+            "function": f"{mode}(series)",
+            "description": f"The {mode} of the series' non-missing values (0 when it has none): its slice's size.",
+            "module": "render.graphs.pie",
+            "group": "Pie",
+            "params": [{"name": "series", "type": "series", "required": True}],
+        }
+        for mode in PIE_MODES
+    }

@@ -273,3 +273,20 @@ def test_function_details_match_graphite(name, client, graphite_functions_view) 
     assert mine == their
     if name == "keepLastValue":
         assert b'"default": 1e9999' in ours[2] and b'"default": 1e9999' in theirs[2]
+
+
+@pytest.mark.parametrize("path", ["/functions", "/functions/average", "/functions/minimum", "/functions/nope"])
+def test_pie_functions_match_graphite(path, client, graphite_functions_view) -> None:
+    """``type=pie`` lists the pieMode choices; as graphite-web's but for module and docstring."""
+    ours = carbyne_get(client, path, {"type": "pie"})
+    theirs = graphite_get(graphite_functions_view, path, {"type": "pie"})
+    if path.endswith("nope"):
+        assert ours[0] == theirs[0] == 404
+        return
+    assert ours[:2] == theirs[:2] == (200, "application/json")
+    mine, their = json.loads(ours[2]), json.loads(theirs[2])
+    for info in (mine.values() if path == "/functions" else [mine]):
+        del info["module"], info["description"]
+    for info in (their.values() if path == "/functions" else [their]):
+        del info["module"], info["description"]
+    assert mine == their
