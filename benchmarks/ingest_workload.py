@@ -277,6 +277,7 @@ def _profile_main(argv: list[str] | None = None) -> int:
     ``python3 -m benchmarks.ingest_workload --protocol plaintext --py-spy /tmp/carbon.txt``
     """
     import argparse
+    import contextlib
     import tempfile
 
     parser = argparse.ArgumentParser(description=_profile_main.__doc__)
@@ -287,10 +288,15 @@ def _profile_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--py-spy", metavar="OUT", help="record the daemon with py-spy (raw format)")
     parser.add_argument("--profile-phase", choices=("both", "cold", "warm"), default="both")
     parser.add_argument("--warm-rounds", type=int, default=1, help="warm pushes after the cold one")
+    parser.add_argument("--root", help="make the daemon's folder under ROOT and keep it (a cold run "
+                        "soon after a mass delete nearby is slowed by ext4, see test_bench_carbon)")
     args = parser.parse_args(argv)
     names = metric_names(args.metrics)
     start = (int(time.time()) // 3600) * 3600 - 3 * 3600
-    with tempfile.TemporaryDirectory() as root:
+    if args.root:
+        Path(args.root).mkdir(parents=True, exist_ok=True)
+    with (tempfile.TemporaryDirectory() if not args.root
+          else contextlib.nullcontext(tempfile.mkdtemp(dir=args.root))) as root:
         daemon = (start_carbyne if args.daemon == "carbyne" else start_carbon_cache)(Path(root))
         spy = None
         try:
@@ -300,7 +306,7 @@ def _profile_main(argv: list[str] | None = None) -> int:
                 if args.py_spy and spy is None and args.profile_phase in ("both", phase):
                     spy = subprocess.Popen(
                         ["py-spy", "record", "--pid", str(daemon.proc.pid), "--threads", "--nonblocking",
-                         "--format", "raw", "--rate", "500", "--output", args.py_spy],
+                         "--format", "raw", "--rate", "500", *(["--idle"] if os.environ.get("SPY_IDLE") else []), "--output", args.py_spy],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     time.sleep(1.0)
                 if args.protocol == "plaintext":

@@ -69,6 +69,7 @@ MAPPABLE_FILESYSTEMS = frozenset({
 })
 
 _BLOCK_UNIT = 512  # st_blocks counts 512-byte units
+_MAX_FOLDERS = 1 << 16  # remembered parent folders (forgotten all at once past this)
 
 
 def default_max_open_files() -> int:
@@ -95,16 +96,15 @@ def fully_allocated(status: os.stat_result) -> bool:
     return stat.S_ISREG(status.st_mode) and status.st_blocks * _BLOCK_UNIT >= status.st_size
 
 
-def _make_parent(path: str) -> None:
-    """Make the folder `path` goes in: one mkdir when only its last level is missing (the
-    usual case for a new metric), os.makedirs for more."""
-    parent = os.path.dirname(path) or "."
+def _make_folder(folder: str) -> None:
+    """Make `folder` if missing: one mkdir when only its last level is missing (the usual case
+    for a new metric), os.makedirs for more."""
     try:
-        os.mkdir(parent)
-    except FileExistsError:  # made meanwhile (or not a folder: the create then says so)
+        os.mkdir(folder)
+    except FileExistsError:  # there already (or not a folder: the create then says so)
         pass
     except FileNotFoundError:
-        os.makedirs(parent, exist_ok=True)
+        os.makedirs(folder, exist_ok=True)
 
 
 @dataclass(eq=False)
@@ -165,6 +165,7 @@ class WhisperStore:
         self._descriptors: OrderedDict[str, _Handle] = OrderedDict()
         self._mappings: OrderedDict[str, _Handle] = OrderedDict()
         self._mappable_devices: dict[int, bool] = {}
+        self._folders: set[str] = set()  # parents create() made or found (each mkdir'ed once)
         self._lock = threading.Lock()
 
     def exists(self, path: str | os.PathLike) -> bool:
@@ -176,10 +177,16 @@ class WhisperStore:
         making missing parent folders; refuses an existing file (InvalidConfiguration)."""
         key = os.fspath(path)
         header = file.plan_create(list(archives), x_files_factor, aggregation_method)
+        parent = os.path.dirname(key) or "."
+        if parent not in self._folders:  # most new files start a folder: mkdir first, no failed open
+            _make_folder(parent)
+            if len(self._folders) >= _MAX_FOLDERS:
+                self._folders.clear()
+            self._folders.add(parent)
         try:
             fd = file.create_file(key, header, sparse=self.sparse, fallocate=self.fallocate)
-        except FileNotFoundError:  # a parent folder is missing: make it, once
-            _make_parent(key)
+        except FileNotFoundError:  # the folder went away meanwhile: make it again, once
+            _make_folder(parent)
             fd = file.create_file(key, header, sparse=self.sparse, fallocate=self.fallocate)
         try:
             handle = self._handle_on(fd, key, header, header.packed, os.fstat(fd), writable=True)

@@ -161,7 +161,7 @@ def create_file(path: str | os.PathLike, header: Header, *, sparse: bool = False
             advise_random(fd)
         kernels.write_at(fd, header.packed, 0)
         data_start = header.size
-        data_end = max(archive.end for archive in header.archives)
+        data_end = header.data_end
         if sparse and not fallocate:
             kernels.write_at(fd, b"\x00", data_end - 1)
         else:

@@ -132,6 +132,11 @@ class Header:
         return min(archive.points for archive in self.archives)
 
     @cached_property
+    def data_end(self) -> int:
+        """The file's size: where its last archive ends."""
+        return max(archive.end for archive in self.archives)
+
+    @cached_property
     def packed(self) -> bytes:
         """The header's bytes as they start the file (see pack_header)."""
         return pack_header(self)

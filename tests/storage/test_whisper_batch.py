@@ -1,6 +1,7 @@
 """WhisperStore: the daemon's writer gives whisper.update_many's bytes and whisper.fetch's answers."""
 import math
 import os
+import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -121,6 +122,25 @@ def test_bad_arguments_are_refused(tmp_path):
         assert not (tmp_path / "x.wsp").exists()
         with pytest.raises(ValueError, match="max_open_files=0"):
             WhisperStore(max_open_files=0)
+
+
+def test_create_makes_missing_folders_again_after_they_are_removed(tmp_path):
+    """create() remembers the folders it made (one mkdir each, no failed open first) but
+    still works when one is removed behind its back, at any depth."""
+    with WhisperStore() as store:
+        for round_ in range(2):
+            for name in ("a/b/one.wsp", "a/b/two.wsp", "a/c/d/e/three.wsp", "top.wsp"):
+                store.create(tmp_path / name, [(60, 10)], 0.5, "sum")
+                store.write(tmp_path / name, np.array([BASE_NOW]), np.array([float(round_)]),
+                            now=BASE_NOW)
+                assert reference.fetch(str(tmp_path / name), BASE_NOW - 60, now=BASE_NOW)[1][-1] == round_
+            if round_ == 0:
+                store.close()
+                shutil.rmtree(tmp_path / "a")
+                os.unlink(tmp_path / "top.wsp")
+        (tmp_path / "f").write_bytes(b"")  # a file where a folder should be
+        with pytest.raises(NotADirectoryError):
+            store.create(tmp_path / "f" / "x.wsp", [(60, 10)], 0.5, "sum")
 
 
 def open_descriptors():
