@@ -149,6 +149,29 @@ def test_no_create_token_drops_the_points_like_carbon(tmp_path):
     assert rig.path("new.a").exists()
 
 
+def test_a_file_removed_while_running_is_created_again_under_the_create_limit(tmp_path):
+    """The writer learns that a file is missing from the write itself (no stat first): a
+    file removed behind its back is made again, and that takes a create token."""
+    rig = Rig(tmp_path, max_creates_per_minute=2)
+    rig.store.revalidate_after = 0  # notice the removal at the next write
+    rig.put("gone.a", (NOW - 120, 1))
+    rig.put("gone.b", (NOW - 120, 1))
+    rig.writer.start()
+    rig.clock.advance(0)
+    assert rig.stats.counters["creates"] == 2
+    rig.path("gone.a").unlink()
+    rig.path("gone.b").unlink()
+    rig.put("gone.a", (NOW - 60, 2))
+    rig.put("gone.b", (NOW - 60, 2))
+    rig.clock.advance(30)  # one token back
+    assert rig.stats.counters["creates"] == 3
+    assert rig.stats.counters["droppedCreates"] == 1
+    made_again = [name for name in ("gone.a", "gone.b") if rig.path(name).exists()]
+    assert len(made_again) == 1
+    assert rig.on_disk(made_again[0]) == {NOW - 60: 2.0}
+    assert rig.cache.size == 0
+
+
 def test_invalid_name_is_rejected_and_others_still_land(tmp_path):
     rig = Rig(tmp_path)
     rig.put("a..b", (NOW - 60, 1))
