@@ -5,7 +5,7 @@ accepted per second, points persisted per second (until every point reads back
 from disk) and daemon CPU-seconds per million points, each as a ratio against
 carbon-cache run on the same workload in the same benchmark.
 Run: ``python3 -m pytest benchmarks/test_bench_carbon.py -s`` (``CARBYNE_BENCH_DIR=/some/dir``
-puts the daemons' files there instead of pytest's temporary folder).
+puts the daemons' files under that folder instead of pytest's temporary one).
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from .ingest_workload import (
+    mark_top_directory,
     metric_names,
     pickle_frames,
     plaintext_payload,
@@ -47,17 +48,22 @@ def run_both_phases(start_daemon, root, protocol: str, names, start: int):
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
-    """One folder for every run here, deleted when all are done: at a known moment, not
-    between runs (nor by pytest's rotation of temporary folders during some later run).
-    ext4 without a journal (this VM's) scans past inodes freed in the last minute or so on
-    every create, so a cold run started soon after a mass delete is slower, whichever
-    daemon it measures."""
-    chosen = os.environ.get("CARBYNE_BENCH_DIR")  # e.g. a folder no other test suite churns
-    if chosen:
-        Path(chosen).mkdir(parents=True, exist_ok=True)
-        root = Path(tempfile.mkdtemp(prefix="ingest-", dir=chosen))
-    else:
-        root = tmp_path_factory.mktemp("ingest")
+    """One fresh folder for every run here, deleted when all are done.
+
+    ext4 without a journal (this VM's) skips, on every inode it allocates, the free inodes
+    of the group that were freed in the last minute (up to six while their table block is
+    dirty), one lookup each: creating 10,000 metrics next to files deleted shortly before
+    (pytest's rotation of old temporary folders, other suites' clean-ups, a previous run)
+    gets several times slower for whichever daemon runs then. So the folder's parent is
+    marked as a top directory (chattr +T, best effort): ext4 then puts the folder in a
+    group of its own choosing with room to spare, away from recent deletes, and the files
+    are deleted at one known moment, at the end, not by a rotation during some later run.
+    ``CARBYNE_BENCH_DIR`` picks the parent (default: pytest's temporary folder)."""
+    chosen = os.environ.get("CARBYNE_BENCH_DIR")
+    parent = Path(chosen) if chosen else tmp_path_factory.getbasetemp()
+    parent.mkdir(parents=True, exist_ok=True)
+    mark_top_directory(parent)
+    root = Path(tempfile.mkdtemp(prefix="ingest-", dir=parent))
     yield root
     shutil.rmtree(root, ignore_errors=True)
     os.sync()
