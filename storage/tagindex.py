@@ -31,9 +31,7 @@ import hashlib
 import os
 import re
 import sqlite3
-import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,10 +46,10 @@ from render.tagquery import (
     parse_query,
 )
 from storage.paths import TAGGED_DIR, WHISPER_SUFFIX, InvalidMetricName, metric_path
+from storage.sqlite_db import SQLiteDatabase
 
 DATABASE_NAME = "tags.db"
 SCHEMA_VERSION = 1
-BUSY_TIMEOUT_MS = 30_000
 #: graphite-web's ``TAGDB_AUTOCOMPLETE_LIMIT``.
 AUTOCOMPLETE_LIMIT = 100
 
@@ -115,63 +113,20 @@ class DiskScan:
     orphans: list[Path] = field(default_factory=list)
 
 
-class TagIndex:
+class TagIndex(SQLiteDatabase):
     """graphite's tag database in one SQLite file; safe to share between threads and processes."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self._local = threading.local()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._write() as connection:
-            version = connection.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"cannot open tag index={str(self.path)!r}: "
-                    f"schema version {version} is newer than {SCHEMA_VERSION}"
-                )
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    connection.execute(statement)
-            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    SCHEMA = _SCHEMA
+    SCHEMA_VERSION = SCHEMA_VERSION
+    LABEL = "tag index"
 
     @classmethod
     def in_data_dir(cls, data_dir: str | os.PathLike[str]) -> TagIndex:
         """The index every Carbyne process shares: ``<data_dir>/tags.db``."""
         return cls(Path(data_dir) / DATABASE_NAME)
 
-    # --- connections ---------------------------------------------------------------
-
-    def _connection(self) -> sqlite3.Connection:
-        local = self._local
-        if getattr(local, "pid", None) != os.getpid() or local.connection is None:
-            connection = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-            connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = FULL")
-            connection.execute("PRAGMA foreign_keys = ON")
-            connection.create_function("tag_regexp", 2, _regexp, deterministic=True)
-            local.connection = connection
-            local.pid = os.getpid()
-        return local.connection
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction holding the write lock from its start; committed on exit."""
-        connection = self._connection()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield connection
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
-
-    def close(self) -> None:
-        """Close this thread's connection (the next call opens a new one)."""
-        connection = getattr(self._local, "connection", None)
-        if connection is not None and self._local.pid == os.getpid():
-            connection.close()
-        self._local.connection = None
+    def _prepare(self, connection: sqlite3.Connection) -> None:
+        connection.create_function("tag_regexp", 2, _regexp, deterministic=True)
 
     # --- writes ----------------------------------------------------------------------
 

@@ -21,18 +21,16 @@ import datetime
 import math
 import os
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from render.events.tags import index_tags, returned_tags
+from storage.sqlite_db import SQLiteDatabase
 
 DATABASE_NAME = "events.db"
 SCHEMA_VERSION = 1
-BUSY_TIMEOUT_MS = 30_000
 
 #: ``set=`` values of graphite's tag search; anything else means "all tags".
 SET_OPERATIONS = ("union", "intersection")
@@ -111,7 +109,7 @@ def _event(row: sqlite3.Row | tuple[Any, ...]) -> Event:
     return Event(id=row[0], when=row[1], what=row[2], data=row[3], tags=row[4])
 
 
-class EventStore:
+class EventStore(SQLiteDatabase):
     """graphite's Event table in one SQLite file; safe to share between threads and forks.
 
     Each thread of each process gets its own connection on first use (a
@@ -119,59 +117,14 @@ class EventStore:
     closes the calling thread's connection.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self._local = threading.local()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._write() as connection:
-            version = connection.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"cannot open events database={str(self.path)!r}: "
-                    f"schema version {version} is newer than {SCHEMA_VERSION}"
-                )
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    connection.execute(statement)
-            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    SCHEMA = _SCHEMA
+    SCHEMA_VERSION = SCHEMA_VERSION
+    LABEL = "events database"
 
     @classmethod
     def in_data_dir(cls, data_dir: str | os.PathLike[str]) -> EventStore:
         """The store every Carbyne process shares: ``<data_dir>/events.db``."""
         return cls(Path(data_dir) / DATABASE_NAME)
-
-    # --- connections ---------------------------------------------------------------
-
-    def _connection(self) -> sqlite3.Connection:
-        local = self._local
-        if getattr(local, "pid", None) != os.getpid() or local.connection is None:
-            connection = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-            connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = FULL")
-            connection.execute("PRAGMA foreign_keys = ON")
-            local.connection = connection
-            local.pid = os.getpid()
-        return local.connection
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction holding the write lock from its start; committed on exit."""
-        connection = self._connection()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield connection
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
-
-    def close(self) -> None:
-        """Close this thread's connection (the next call opens a new one)."""
-        connection = getattr(self._local, "connection", None)
-        if connection is not None and self._local.pid == os.getpid():
-            connection.close()
-        self._local.connection = None
 
     # --- writes ----------------------------------------------------------------------
 
