@@ -17,18 +17,14 @@ Run: ``python3 -m pytest benchmarks/test_bench_functions.py``.
 
 from __future__ import annotations
 
-import contextlib
-import importlib.metadata
 import math
-import os
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 
 import numpy as np
 import pytest
 
+from benchmarks.graphite_web import setup_graphite_web
 from render.functions.registry import RequestContext, default_registry
 from render.series import Series
 
@@ -41,25 +37,6 @@ WINDOW = 10
 ROUNDS = 3
 
 
-def _graphite() -> None:
-    webapp = str(importlib.metadata.distribution("graphite-web").locate_file("opt/graphite/webapp"))
-    if webapp not in sys.path:
-        sys.path.append(webapp)
-    from django.conf import settings
-
-    if settings.configured:
-        return
-    if "GRAPHITE_STORAGE_DIR" not in os.environ:
-        storage = tempfile.mkdtemp(prefix="carbyne-bench-functions-")
-        os.makedirs(os.path.join(storage, "log", "webapp"))
-        os.environ["GRAPHITE_STORAGE_DIR"] = storage
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "graphite.settings")
-    import django
-
-    with contextlib.redirect_stdout(None), contextlib.redirect_stderr(None):
-        django.setup()
-
-
 def _values(rng: np.random.Generator, count: int) -> list[float | None]:
     return [None if k % 13 == 5 else float(v) for k, v in enumerate(rng.random(count) * 100)]
 
@@ -67,7 +44,7 @@ def _values(rng: np.random.Generator, count: int) -> list[float | None]:
 @pytest.fixture(scope="module")
 def workload() -> dict:
     """Request-window and widened (WINDOW points earlier) values for every series."""
-    _graphite()
+    setup_graphite_web()
     rng = np.random.default_rng(7)
     names = [f"bench.host{i // 100:02d}.cpu{i % 100:02d}" for i in range(SERIES)]
     widened = {name: _values(rng, POINTS + WINDOW) for name in names}

@@ -21,15 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import importlib.metadata
-import os
-import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from benchmarks.graphite_web import setup_graphite_web
 from render.app import create_app
 from render.config import RenderConfig
 from render.wsgi import tune_gc
@@ -102,21 +99,7 @@ def hour_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @contextlib.contextmanager
 def graphite_reading(data_dir: Path):
     """graphite-web's Django test client reading ``data_dir``."""
-    webapp = str(importlib.metadata.distribution("graphite-web").locate_file("opt/graphite/webapp"))
-    if webapp not in sys.path:
-        sys.path.append(webapp)
-    from django.conf import settings
-
-    if not settings.configured:
-        if "GRAPHITE_STORAGE_DIR" not in os.environ:
-            storage = tempfile.mkdtemp(prefix="carbyne-bench-api-")
-            os.makedirs(os.path.join(storage, "log", "webapp"))
-            os.environ["GRAPHITE_STORAGE_DIR"] = storage
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "graphite.settings")
-        import django
-
-        with contextlib.redirect_stdout(None), contextlib.redirect_stderr(None):
-            django.setup()
+    setup_graphite_web()
     from django.core.management import call_command
     from django.test import Client
     from graphite.finders.standard import StandardFinder

@@ -9,18 +9,14 @@ Run: ``python3 -m pytest benchmarks/test_bench_render_eval.py --benchmark-only``
 """
 from __future__ import annotations
 
-import contextlib
-import importlib.metadata
 import math
-import os
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from benchmarks.graphite_web import setup_graphite_web
 from render.datasource import DataSource
 from render.evaluator import Evaluator
 from render.functions.registry import RequestContext, default_registry
@@ -54,25 +50,6 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _setup_graphite() -> None:
-    webapp = str(importlib.metadata.distribution("graphite-web").locate_file("opt/graphite/webapp"))
-    if webapp not in sys.path:
-        sys.path.append(webapp)
-    from django.conf import settings
-
-    if settings.configured:
-        return
-    if "GRAPHITE_STORAGE_DIR" not in os.environ:
-        storage = tempfile.mkdtemp(prefix="carbyne-bench-graphite-")
-        os.makedirs(os.path.join(storage, "log", "webapp"))
-        os.environ["GRAPHITE_STORAGE_DIR"] = storage
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "graphite.settings")
-    import django
-
-    with contextlib.redirect_stdout(None), contextlib.redirect_stderr(None):
-        django.setup()
-
-
 class _NoCache:
     def query(self, metric: str) -> list:
         return []
@@ -81,7 +58,7 @@ class _NoCache:
 @pytest.fixture(scope="module")
 def graphite(data_dir: Path):
     """``run(target)``: graphite-web's evaluateTarget over ``data_dir`` for the last hour."""
-    _setup_graphite()
+    setup_graphite_web()
     import pytz
     from graphite import storage
     from graphite.finders.standard import StandardFinder
