@@ -43,10 +43,12 @@ def _ordered_sum(m: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Sum along axis 0 adding one slice at a time, like Python's ``sum`` over each column.
 
     numpy reduces axis 0 of a C-contiguous array slice by slice; any other
-    layout may sum pairwise, so ``cumsum`` (always sequential) is used then.
+    layout, or slices of one element (one series' values as a column: numpy
+    then sums the contiguous column pairwise), go through ``cumsum`` (always
+    sequential).
     """
     zeroed = np.where(valid, m, 0.0)
-    if zeroed.flags.c_contiguous:
+    if zeroed.flags.c_contiguous and zeroed[:1].size > 1:
         return np.add.reduce(zeroed, axis=0)
     return np.cumsum(zeroed, axis=0)[-1]
 

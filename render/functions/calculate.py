@@ -146,6 +146,7 @@ def moving(
                 values=values[index],
                 tags={**s.tags, label: window_size},
                 int_points=_window_ints(s, len(values[index]), canonical),
+                options={},  # graphite's copy() drops graph options
             )
         )
     return result
@@ -220,10 +221,12 @@ moving_median = _moving(
 )
 
 
-def _ema(values: np.ndarray, points: int, constant: float) -> np.ndarray:
+def _ema(values: np.ndarray, points: int, constant: float) -> tuple[np.ndarray, bool]:
+    """The rounded averages, and whether the first is graphite's int 0 (``safeAvg(...) or 0``)."""
     seed = values[:points]
     seed = seed[~np.isnan(seed)]
     ema = float(np.cumsum(seed)[-1] / len(seed)) if len(seed) else 0.0
+    seeded_with_int = ema == 0  # a tiny mean that rounds to 0.0 stays a float
     out = [round(ema, 6)]
     for value in values[points:].tolist():
         if value != value:
@@ -231,7 +234,7 @@ def _ema(values: np.ndarray, points: int, constant: float) -> np.ndarray:
             continue
         ema = constant * value + (1 - constant) * ema
         out.append(round(ema, 6))
-    return np.array(out, dtype=np.float64)
+    return np.array(out, dtype=np.float64), seeded_with_int
 
 
 @series_function(
@@ -270,10 +273,11 @@ def exponential_moving_average(
                 name=name,
                 path_expression=name,
                 start=s.start + preview,
-                values=(values := _ema(s.values, points, constant)),
+                values=(ema := _ema(s.values, points, constant))[0],
                 tags={**s.tags, "exponentialMovingAverage": window_size},
                 # graphite seeds with ``safeAvg(...) or 0``: an empty or zero mean starts from the int 0
-                int_points=np.arange(len(values)) == 0 if values[0] == 0 else None,
+                int_points=np.arange(len(ema[0])) == 0 if ema[1] else None,
+                options={},  # graphite's copy() drops graph options
             )
         )
     return result
@@ -293,7 +297,8 @@ def n_percentile(ctx: RequestContext, series_list: list[Series], n: float) -> li
         points = int((s.end - s.start) / s.step)
         result.append(
             s.copy(name=name, path_expression=name, values=np.full(points, value), tags={**s.tags, "nPercentile": n},
-                   int_points=np.full(points, only_ints(s)))  # the value is one of the series' own
+                   int_points=np.full(points, only_ints(s)),  # the value is one of the series' own
+                   options={})  # graphite's copy() drops graph options
         )
     return result
 

@@ -611,7 +611,9 @@ def pow_series(ctx: RequestContext, *series_list: list[Series]) -> list[Series]:
     for row in matrix[1:]:
         values = safe_power(values, row)
     name = f"powSeries({','.join(s.name for s in consolidated)})"
-    return [Series(name, start, end, step, values, x_files_factor=request_x_files_factor(ctx))]
+    # one series: graphite keeps its values as they are (ints too)
+    ints = consolidated[0].int_points if len(consolidated) == 1 else None
+    return [Series(name, start, end, step, values, x_files_factor=request_x_files_factor(ctx), int_points=ints)]
 
 
 def _padded_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

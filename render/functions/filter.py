@@ -318,7 +318,8 @@ def _remove_by_percentile(
         # graphite's nPercentile call tags the series it is given
         renamed = s.copy(name=name, path_expression=name, tags={**s.tags, "nPercentile": n})
         if int((s.end - s.start) / s.step) > 0:
-            renamed = renamed.copy(values=np.where(remove(s.values, cut), np.nan, s.values))
+            # blanked in place: the values kept stay what they were (ints too)
+            renamed = renamed.copy(values=np.where(remove(s.values, cut), np.nan, s.values), int_points=s.int_points)
         result.append(renamed)
     return result
 

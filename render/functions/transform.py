@@ -44,7 +44,8 @@ def _power(values: np.ndarray, exponent: float) -> np.ndarray:
     with np.errstate(all="ignore"):
         result = np.power(values, exponent)
     overflow = np.isinf(result) & np.isfinite(values)
-    return np.where(overflow, np.nan, result)
+    # a missing value stays missing (numpy's NaN ** 0 is 1)
+    return np.where(overflow | np.isnan(values), np.nan, result)
 
 
 @series_function("scale", group="Transform", params=[SERIES_LIST, Param("factor", ParamType.float, required=True)])
@@ -107,9 +108,9 @@ def square_root(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
 def _derived(
     series: Series, name: str, values: np.ndarray, int_points: np.ndarray | None = None, **tags: Any
 ) -> Series:
-    """graphite's ``series.copy(name=...)``: path expression becomes the new name too."""
+    """graphite's ``series.copy(name=...)``: path expression becomes the new name too, graph options dropped."""
     return series.copy(name=name, path_expression=name, values=values, tags={**series.tags, **tags},
-                       int_points=int_points)
+                       int_points=int_points, options={})
 
 
 def _int_differences(series: Series, kept: np.ndarray | None = None) -> np.ndarray | None:
@@ -406,7 +407,7 @@ def summarize(
         tags = {**s.tags, "summarize": interval_string, "summarizeFunction": func}
         result.append(
             s.copy(name=name, path_expression=name, start=new_start, end=new_end, step=interval,
-                   values=values, tags=tags, int_points=ints)
+                   values=values, tags=tags, int_points=ints, options={})  # graphite's copy() drops graph options
         )
     return result
 
@@ -444,6 +445,8 @@ def _hit_buckets(series: Series, interval: int) -> tuple[int, list[float | int |
             continue
         start_time = int(series.start + i * step)
         start_bucket, start_mod = divmod(start_time - new_start, interval)
+        if start_bucket >= count:  # a value past the series' end (mixed-step sums): graphite-web raises IndexError
+            break
         end_bucket, end_mod = divmod(start_time + step - new_start, interval)
         if end_bucket >= count:
             end_bucket, end_mod = count - 1, interval
@@ -565,12 +568,11 @@ def transform_null(
             name = f"transformNull({s.name},{default:g})"
             tags = {**s.tags, "transformNull": default}
         if defaults is not None and len(defaults):
-            width = max(len(s), len(defaults))
-            values = np.full(width, np.nan)
-            values[: len(s)] = s.values
-            fill = np.full(width, np.nan)
-            fill[: len(defaults)] = defaults
-            values = np.where(np.isnan(values), fill, values)
+            # matched by position; a series keeps its own length (graphite-web, given more
+            # reference points than values, keeps the last len(series) of its zip instead)
+            fill = np.full(len(s), np.nan)
+            fill[: min(len(s), len(defaults))] = defaults[: len(s)]
+            values = np.where(np.isnan(s.values), fill, s.values)
         else:
             values = np.where(np.isnan(s.values), float(default), s.values)
         result.append(s.copy(name=name, path_expression=name, values=values, tags=tags,
@@ -667,13 +669,23 @@ def _python_round(values: np.ndarray, precision: int) -> np.ndarray:
     return np.array([v if v != v else round(v, precision) for v in values.tolist()], dtype=np.float64)
 
 
-@series_function("round", group="Transform", params=[SERIES_LIST, Param("precision", ParamType.integer, default=0)])
-def round_(ctx: RequestContext, series_list: list[Series], precision: int = 0) -> list[Series]:
+class _Omitted(int):
+    """An int default that remembers it was not given (graphite names ``round(x)`` and ``round(x,0)`` apart)."""
+
+
+#: round's declared default 0, told apart from an explicit 0 by identity.
+OMITTED_PRECISION = _Omitted(0)
+
+
+@series_function("round", group="Transform",
+                 params=[SERIES_LIST, Param("precision", ParamType.integer, default=OMITTED_PRECISION)])
+def round_(ctx: RequestContext, series_list: list[Series], precision: int = OMITTED_PRECISION) -> list[Series]:
     """Round every value to ``precision`` decimal places (0: whole numbers; negative: tens, ...)."""
     result = []
     for s in series_list:
-        name = f"round({s.name})" if not precision else f"round({s.name},{int(precision)})"
-        result.append(_renamed(s, name, _python_round(s.values, precision or 0), round=precision or 0))
+        name = f"round({s.name})" if precision is OMITTED_PRECISION else f"round({s.name},{int(precision)})"
+        # Python's round keeps an int an int
+        result.append(_renamed(s, name, _python_round(s.values, int(precision)), s.int_points, round=int(precision)))
     return result
 
 
@@ -850,7 +862,7 @@ def time_slice(
         values = np.where((when < start) | (when > end), np.nan, s.values)
         result.append(
             s.copy(name=f"timeSlice({s.name}, {start}, {end})", values=values,
-                   tags={**s.tags, "timeSliceStart": start, "timeSliceEnd": end})
+                   tags={**s.tags, "timeSliceStart": start, "timeSliceEnd": end}, int_points=s.int_points)
         )
     return result
 
@@ -874,16 +886,19 @@ def _aligned_fetch(from_time: int, until_time: int, step: int) -> tuple[int, int
     return first, until + step if first == until else until
 
 
-def _window_slice(series: Series, from_time: int, until_time: int) -> np.ndarray:
-    """The values ``series`` holds for a fetch over ``[from_time, until_time]``, NaN outside it."""
+def _window_slice(series: Series, from_time: int, until_time: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The values ``series`` holds for a fetch over ``[from_time, until_time]``, NaN outside it, and their int marks."""
     first, until = _aligned_fetch(from_time, until_time, series.step)
     count = (until - first) // series.step
     offset = (first - series.start) // series.step
     out = np.full(count, np.nan)
+    ints = None if series.int_points is None else np.zeros(count, dtype=bool)
     lo, hi = max(offset, 0), min(offset + count, len(series.values))
     if lo < hi:
         out[lo - offset : hi - offset] = series.values[lo:hi]
-    return out
+        if ints is not None:
+            ints[lo - offset : hi - offset] = series.int_points[lo:hi]
+    return out, ints
 
 
 @series_function(
@@ -928,13 +943,15 @@ def time_stack(
         shift = delta * k
         for s in source:
             if widened is not None:
-                values = _window_slice(s, ctx.start + shift, min(ctx.end + shift, ctx.now))
-            else:  # only the unshifted data is at hand
-                values = s.values if shift == 0 else np.full(len(s.values), np.nan)
+                values, ints = _window_slice(s, ctx.start + shift, min(ctx.end + shift, ctx.now))
+            elif shift == 0:  # only the unshifted data is at hand
+                values, ints = s.values, s.int_points
+            else:
+                values, ints = np.full(len(s.values), np.nan), None
             name = f"timeShift({s.name}, {unit}, {k})"
             result.append(
                 s.copy(name=name, path_expression=name, start=anchor.start, end=anchor.end, values=values,
-                       tags={**s.tags, "timeShiftUnit": unit, "timeShift": k})
+                       tags={**s.tags, "timeShiftUnit": unit, "timeShift": k}, int_points=ints)
             )
     return result
 

@@ -1,0 +1,456 @@
+"""Differential fuzzing: random targets over random data, Carbyne against graphite-web 1.1.10.
+
+Targets are built from the registry: a function, then an argument for each
+parameter drawn by its declared type (ints and floats with negatives and 0,
+intervals, aggregation names, node numbers, regexes for the alias and grep
+functions...), series arguments nested one to three calls deep. The data has
+gaps, all-None series, negatives, zeros, steps 60 and 120, different lengths,
+and the request window is not aligned to the steps.
+
+Where graphite-web raises there is nothing to compare; where Carbyne refuses
+(InputError) and graphite answers, the refusal is counted for review. Every
+other difference fails the test. The default run is short and seeded; run
+the module as a script for a big run with the differences grouped::
+
+    python tests/render/test_fuzz_graphite.py --count 5000 --seed 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import logging
+import random
+import sys
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from oracle import (
+    carbyne_evaluate,
+    differences,
+    graphite_evaluate,
+    observe_carbyne,
+    observe_graphite,
+)
+
+from render.functions import InputError, default_registry
+from render.functions.params import Param, ParamType
+from render.functions.registry import AGG_NAMES
+from render.series import Series
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+#: Functions the in-memory oracle cannot run the same way in both engines:
+#: random output, events, tag queries, and targets generated from series
+#: (those need the full evaluator; tests/render/test_evaluator_generated.py).
+EXCLUDED = frozenset({
+    "randomWalkFunction", "events", "eventsOverlay", "seriesByTag", "applyByNode", "useSeriesAbove",
+    "aliasQuery",
+})
+
+#: Path expressions a series argument may be (globs, a missing path, mixed steps).
+PATTERNS = (
+    "a.b.c", "a.*.c", "a.*.*", "a.{b,x}.c", "a.y.d", "*.*.*", "b.*.e", "a.[bx].c", "nothing.*",
+    "b.one.e", "a.z.c",
+)
+
+INTERVALS = ("1min", "2min", "3min", "5min", "90s", "10min", "1h", "120s", "7min")
+#: graphite-web loops until memory runs out on a negative bucket (summarize's ``-1min``).
+SIGNED_INTERVALS = (*INTERVALS, "-1min", "-5min")
+REGEXES = (r"a\.(\w+)\.c", r"^a", r"\.c$", "b", "[xy]", r"(\w+)\.(\w+)", "nothing", r"a\.b")
+REPLACEMENTS = (r"\1", "X", r"\1-\2", "", "z")
+NAMES = ("x", "foo.bar", "a.b", "n1")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One fuzzed request: data, window and targets."""
+
+    data: dict[str, tuple[int, int, list[float | None]]]
+    start: int
+    end: int
+    targets: tuple[str, ...]
+    #: shapes in the targets where the engines are known to differ (keys of KNOWN)
+    known: frozenset[str] = frozenset()
+
+
+#: Known differences, by the shape that causes them: (why, the result fields it may change;
+#: "*" any). Each is pinned by a case in tests/render/cases/fuzz_found.test or graph.test.
+KNOWN: dict[str, tuple[str, frozenset[str]]] = {
+    "series-keyword": ("graphite-web 1.1.10 prefetches no path inside a keyword argument, so it "
+                       "evaluates to no series", frozenset({"*"})),
+    "asPercent": ("graphite-web labels asPercent's consolidated values with the unconsolidated step "
+                  "when steps are mixed", frozenset({"*"})),
+    "delay-0": ("graphite-web's delay by 0 steps drops every value (series[:-0])", frozenset({"*"})),
+    "transformNull-reference": ("graphite-web, given more reference points than values, keeps the tail "
+                                "of its zip", frozenset({"*"})),
+    "verticalLine-unlabelled": ("graphite-web names an unlabelled verticalLine None", frozenset({"*"})),
+    "setXFilesFactor": ("graphite-web's setXFilesFactor also sets the request's xFilesFactor, so series "
+                        "fetched after it carry it", frozenset({"*"})),
+    "stacked-options": ("graphite-web's stacked drops the series' other graph options (color...)",
+                        frozenset({"options"})),
+    "timeStack-call": ("Carbyne evaluates timeStack's argument once over the widened window and cuts it; "
+                       "graphite-web evaluates it per shift, which differs for a call that is not "
+                       "point by point (integral, mostDeviant...)", frozenset({"*"})),
+}
+
+
+# --- data -------------------------------------------------------------------------------
+
+
+def random_values(rng: random.Random, length: int) -> list[float | None]:
+    kind = rng.random()
+    if kind < 0.08:
+        return [None] * length
+    if kind < 0.14:
+        return [0.0] * length
+    gaps = rng.choice([0.0, 0.1, 0.3, 0.6])
+    out: list[float | None] = []
+    for _ in range(length):
+        r = rng.random()
+        if r < gaps:
+            out.append(None)
+        elif r < gaps + 0.1:
+            out.append(0.0)
+        elif rng.random() < 0.5:
+            out.append(float(rng.randint(-5, 30)))
+        else:
+            out.append(round(rng.uniform(-100, 100), rng.choice([0, 1, 3])))
+    return out
+
+
+def random_data(rng: random.Random) -> dict[str, tuple[int, int, list[float | None]]]:
+    """Paths a.{b,x,z}.c, a.y.d, b.{one,two}.e with random steps, starts, lengths and values."""
+    data = {}
+    for path in ("a.b.c", "a.x.c", "a.z.c", "a.y.d", "b.one.e", "b.two.e"):
+        if path in ("a.z.c", "b.two.e") and rng.random() < 0.3:
+            continue
+        step = rng.choice([60, 60, 120]) if path != "a.y.d" else 120
+        start = rng.choice([0, 0, step, 3 * step])
+        length = rng.randint(0, 30) if rng.random() < 0.2 else rng.randint(15, 40)
+        data[path] = (start, step, random_values(rng, length))
+    return data
+
+
+def random_window(rng: random.Random) -> tuple[int, int]:
+    start = rng.choice([0, 30, 60, 90, 150, 300, 599])
+    return start, start + rng.choice([120, 300, 601, 900, 1200, 1777, 2400])
+
+
+# --- targets ----------------------------------------------------------------------------
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _number(rng: random.Random, choices: tuple[Any, ...]) -> str:
+    return repr(rng.choice(choices))
+
+
+#: Literal arguments by (function, parameter) where the type alone says too little.
+SPECIAL: dict[tuple[str, str], Callable[[random.Random], str]] = {
+    ("alias", "newName"): lambda r: _quote(r.choice(NAMES)),
+    ("aliasSub", "search"): lambda r: _quote(r.choice(REGEXES)),
+    ("aliasSub", "replace"): lambda r: _quote(r.choice(REPLACEMENTS)),
+    ("grep", "pattern"): lambda r: _quote(r.choice(REGEXES)),
+    ("exclude", "pattern"): lambda r: _quote(r.choice(REGEXES)),
+    ("consolidateBy", "consolidationFunc"): lambda r: _quote(r.choice(["sum", "average", "avg", "min", "max",
+                                                                       "first", "last", "avg_zero"])),
+    ("cactiStyle", "system"): lambda r: _quote(r.choice(["si", "binary"])),
+    ("cactiStyle", "units"): lambda r: _quote(r.choice(["b", "ms"])),
+    ("legendValue", "valuesTypes"): lambda r: _quote(r.choice(["average", "avg_zero", "median", "sum", "min",
+                                                               "max", "last", "total", "si", "binary"])),
+    ("integralByInterval", "intervalUnit"): lambda r: _quote(r.choice(INTERVALS[:6])),
+    ("stacked", "stack"): lambda r: _quote(r.choice(["s1", "__DEFAULT__"])),
+    ("color", "theColor"): lambda r: _quote(r.choice(["red", "00ff00", "blue"])),
+    ("identity", "name"): lambda r: _quote(r.choice(NAMES)),
+    ("sinFunction", "name"): lambda r: _quote(r.choice(NAMES)),
+    ("timeFunction", "name"): lambda r: _quote(r.choice(NAMES)),
+    ("threshold", "label"): lambda r: _quote(r.choice(NAMES)),
+    ("threshold", "color"): lambda r: _quote("red"),
+    ("verticalLine", "label"): lambda r: _quote(r.choice(NAMES)),
+    ("verticalLine", "color"): lambda r: _quote("red"),
+    ("smartSummarize", "alignTo"): lambda r: _quote(r.choice(["seconds", "minutes", "hours", "days"])),
+    ("filterSeries", "operator"): lambda r: _quote(r.choice(["!=", "<", "<=", "=", ">", ">="])),
+    ("reduceSeries", "reduceFunction"): lambda r: _quote(r.choice(["asPercent", "diffSeries", "divideSeries"])),
+    ("reduceSeries", "reduceMatchers"): lambda r: _quote(r.choice(["b", "x", "c", "d"])),
+    ("groupByTags", "tags"): lambda r: _quote(r.choice(["name", "x"])),
+    ("aliasByTags", "tags"): lambda r: r.choice(["1", "-1", "'name'", "0"]),
+    ("timeStack", "timeShiftUnit"): lambda r: _quote(r.choice(["1min", "2min", "5min", "1h"])),
+    ("timeStack", "timeShiftStart"): lambda r: r.choice(["0", "1", "2"]),
+    ("timeStack", "timeShiftEnd"): lambda r: r.choice(["0", "1", "3"]),
+    ("holtWintersForecast", "bootstrapInterval"): lambda r: _quote(r.choice(["2min", "10min", "1h"])),
+    ("holtWintersForecast", "seasonality"): lambda r: _quote(r.choice(["3min", "5min", "10min"])),
+    ("randomWalkFunction", "name"): lambda r: _quote("rw"),
+    ("sinFunction", "step"): lambda r: r.choice(["60", "120", "7"]),
+    ("timeFunction", "step"): lambda r: r.choice(["60", "120", "7"]),
+    ("log", "base"): lambda r: r.choice(["10", "2", "1", "0", "-2", "3"]),
+    ("round", "precision"): lambda r: r.choice(["0", "1", "2", "-1"]),
+    ("timeShift", "timeShift"): lambda r: _quote(r.choice(["1min", "-2min", "5min", "+3min", "0min", "1h", "-90s"])),
+    ("asPercent", "total"): lambda r: r.choice(["100", "0", "-50", "12.5"]),
+    ("stdev", "windowTolerance"): lambda r: r.choice(["0.1", "0", "0.5", "1"]),
+}
+for _hw in ("holtWintersAberration", "holtWintersConfidenceArea", "holtWintersConfidenceBands"):
+    SPECIAL[(_hw, "bootstrapInterval")] = SPECIAL[("holtWintersForecast", "bootstrapInterval")]
+    SPECIAL[(_hw, "seasonality")] = SPECIAL[("holtWintersForecast", "seasonality")]
+
+
+#: Optional parameters always given: graphite's default is the wall clock, Carbyne's the request's now.
+ALWAYS_GIVEN = frozenset({("timeSlice", "endSliceAt")})
+
+
+def _by_type(rng: random.Random, param: Param) -> str:
+    kind = param.type
+    if kind is ParamType.float:
+        return _number(rng, (0, 1, -1, 2, 2.5, -3, 0.5, 5, 10, 50, 100, -0.25, 0.0))
+    if kind in (ParamType.integer, ParamType.node):
+        return _number(rng, (0, 1, 2, 3, 5, -1, -2))
+    if kind is ParamType.nodeOrTag:
+        return rng.choice(["0", "1", "2", "-1", "-3", "'name'", "'x'"])
+    if kind is ParamType.interval:
+        return _quote(rng.choice(SIGNED_INTERVALS if param.name == "timeShift" else INTERVALS))
+    if kind is ParamType.intOrInterval:
+        return rng.choice(["1", "2", "3", "5", "0", "10"]) if rng.random() < 0.5 else _quote(rng.choice(INTERVALS))
+    if kind is ParamType.intOrInf:
+        return rng.choice(["1", "2", "3", "0", "10"])
+    if kind is ParamType.aggFunc:
+        return _quote(rng.choice(AGG_NAMES))
+    if kind is ParamType.aggOrSeriesFunc:
+        return _quote(rng.choice([*AGG_NAMES, "sumSeries", "averageSeries", "maxSeries", "diffSeries"]))
+    if kind is ParamType.boolean:
+        return rng.choice(["true", "false"])
+    if kind is ParamType.date:
+        return _quote(str(rng.choice([0, 120, 300, 450, 600, 900, 1500])))
+    if kind in (ParamType.string, ParamType.tag):
+        if param.options:
+            return _quote(str(rng.choice([o for o in param.options if o is not None])))
+        return _quote(rng.choice(NAMES))
+    return "1"  # any: asPercent's total as a number
+
+
+class TargetMaker:
+    """Random targets from the registry's declarations."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        registry = default_registry()
+        self.functions = []
+        for name in registry.names():
+            function = registry.get(name)
+            if function.name in EXCLUDED or name != function.name:
+                continue
+            self.functions.append(function)
+        # mapSeries returns a list of lists: only reduceSeries takes it
+        self.series_functions = [
+            f for f in self.functions if f.params and f.params[0].takes_series and f.name != "mapSeries"
+        ]
+        self.graph_functions = [f for f in self.series_functions if f.group == "Graph"]
+        self.known: set[str] = set()
+
+    def series_arg(self, depth: int) -> str:
+        rng = self.rng
+        if depth <= 0 or rng.random() < 0.25:
+            if rng.random() < 0.1:
+                return f"group({rng.choice(PATTERNS)},{rng.choice(PATTERNS)})"
+            if rng.random() < 0.15:  # graph options set below, to see which functions keep them
+                return self.call(rng.choice(self.graph_functions), 1)
+            return rng.choice(PATTERNS)
+        return self.call(self.rng.choice(self.series_functions), depth)
+
+    def _flag_known(self, function: Any, parts: list[str]) -> None:
+        name = function.name
+        series_keywords = {p.name for p in function.params if p.takes_series}
+        if any(part.split("=", 1)[0] in series_keywords for part in parts if "=" in part.split("(", 1)[0]):
+            self.known.add("series-keyword")
+        if name in ("asPercent", "setXFilesFactor"):
+            self.known.add(name)
+        if name == "delay" and parts[1:2] == ["0"]:
+            self.known.add("delay-0")
+        if name == "transformNull" and len(parts) > 2:
+            self.known.add("transformNull-reference")
+        if name == "verticalLine" and len(parts) < 2 or name == "verticalLine" and parts[1].startswith("color="):
+            self.known.add("verticalLine-unlabelled")
+        if name == "stacked":
+            self.known.add("stacked-options")
+        if name == "timeStack" and "(" in parts[0]:
+            self.known.add("timeStack-call")
+
+    def call(self, function: Any, depth: int) -> str:
+        rng = self.rng
+        parts: list[str] = []
+        keyword = False
+        for param in function.params:
+            if param.type is ParamType.seriesLists:  # reduceSeries
+                node = rng.choice(["0", "1", "2", "-1"])
+                parts.append(f"mapSeries({self.series_arg(depth - 1)},{node})")
+                continue
+            if param.takes_series:
+                if not param.required and rng.random() < 0.6:
+                    keyword = True
+                    continue
+                count = rng.choice([1, 1, 2, 3]) if param.multiple else 1
+                args = [self.series_arg(depth - 1) for _ in range(count)]
+                parts.extend(f"{param.name}={a}" if keyword else a for a in args)
+                continue
+            if not param.required and rng.random() < 0.45 and (function.name, param.name) not in ALWAYS_GIVEN:
+                keyword = True
+                continue
+            count = rng.choice([1, 1, 2]) if param.multiple else 1
+            for _ in range(count):
+                maker = SPECIAL.get((function.name, param.name))
+                value = maker(rng) if maker else _by_type(rng, param)
+                if keyword and not param.multiple:
+                    parts.append(f"{param.name}={value}")
+                elif keyword:
+                    break
+                else:
+                    parts.append(value)
+        self._flag_known(function, parts)
+        return f"{function.name}({','.join(parts)})"
+
+    def target(self) -> str:
+        depth = self.rng.choice([1, 1, 2, 2, 3])
+        if self.rng.random() < 0.06:
+            return self.call(self.rng.choice([f for f in self.functions if not (f.params and f.params[0].takes_series)]), 1)
+        return self.call(self.rng.choice(self.series_functions), depth)
+
+
+def random_case(rng: random.Random, maker: TargetMaker) -> Case:
+    start, end = random_window(rng)
+    maker.known = set()
+    targets = (maker.target(),) if rng.random() < 0.9 else (maker.target(), maker.target())
+    return Case(random_data(rng), start, end, targets, frozenset(maker.known))
+
+
+# --- comparing ----------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What happened to one case: ``kind`` is agree, differ, refused, graphite-failed or crash."""
+
+    case: Case
+    kind: str
+    detail: list[str] = field(default_factory=list)
+
+
+def run_case(case: Case) -> Outcome:
+    targets = list(case.targets)
+    try:
+        ours = carbyne_evaluate(targets, case.start, case.end, case.data)
+        refused = None
+    except InputError as exc:
+        ours, refused = [], str(exc)
+    except Exception as exc:  # a crash is always a bug: bad input must be an InputError
+        return Outcome(case, "crash", [f"{type(exc).__name__}: {exc}"])
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(None):
+            warnings.simplefilter("ignore")
+            theirs = graphite_evaluate(targets, case.start, case.end, case.data)
+    except Exception as exc:  # graphite-web fails in many ways; nothing to compare
+        return Outcome(case, "graphite-failed", [f"{type(exc).__name__}: {exc}"])
+    if refused is not None:
+        return Outcome(case, "refused", [refused])
+    strays = [type(s).__name__ for s in ours if not isinstance(s, Series)]
+    if strays:
+        return Outcome(case, "crash", [f"Carbyne returned {strays} among its series"])
+    problems = differences([observe_carbyne(s) for s in ours], [observe_graphite(s) for s in theirs])
+    if problems and _explained(case, problems):
+        return Outcome(case, "known", problems)
+    return Outcome(case, "differ" if problems else "agree", problems)
+
+
+def _field(problem: str) -> str:
+    """The field a line of ``differences`` is about (``count`` for a different number of series)."""
+    if not problem.startswith("#"):
+        return "count"
+    return problem.split(":", 1)[0].split(" ", 1)[1]
+
+
+def _explained(case: Case, problems: list[str]) -> bool:
+    """Whether the known differences of ``case``'s shapes may account for every problem."""
+    fields = set().union(*(KNOWN[k][1] for k in case.known)) if case.known else set()
+    return "*" in fields or all(_field(p) in fields for p in problems)
+
+
+def cases(seed: int, count: int) -> list[Case]:
+    rng = random.Random(seed)
+    maker = TargetMaker(rng)
+    return [random_case(rng, maker) for _ in range(count)]
+
+
+def quiet_graphite() -> None:
+    logging.disable(logging.CRITICAL)
+
+
+# --- the test ---------------------------------------------------------------------------------
+
+#: The default run: seeded, short enough for CI.
+SEED = 20261202
+COUNT = 1500
+
+
+@pytest.mark.usefixtures("graphite_web")
+def test_fuzzed_targets_agree_with_graphite() -> None:
+    quiet_graphite()
+    outcomes = [run_case(c) for c in cases(SEED, COUNT)]
+    kinds = collections.Counter(o.kind for o in outcomes)
+    bad = [o for o in outcomes if o.kind in ("crash", "differ")]
+    report = "\n".join(f"{o.kind} {list(o.case.targets)} {o.case.start}..{o.case.end}: {o.detail[:3]}" for o in bad[:10])
+    assert not bad, f"{kinds}\n{report}"
+    # the generator must mostly produce comparable targets, or the test proves little
+    assert kinds["agree"] >= COUNT // 2, kinds
+
+
+# --- the big run --------------------------------------------------------------------------------
+
+
+def _signature(outcome: Outcome) -> str:
+    """A rough class for a difference: the outermost function and the first differing field."""
+    target = outcome.case.targets[0]
+    outer = target.split("(", 1)[0]
+    first = outcome.detail[0] if outcome.detail else ""
+    field_name = first.split(":", 1)[0].split(" ", 1)[-1] if first.startswith("#") else first[:40]
+    return f"{outcome.kind} {outer} {field_name}"
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--show", type=int, default=2, help="examples printed per class")
+    parser.add_argument("--kinds", default="crash,differ,refused")
+    args = parser.parse_args(argv)
+    import resource
+
+    # a runaway graphite-web call must fail here, not take the machine's memory
+    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+    from oracle import ensure_graphite
+
+    ensure_graphite()
+    quiet_graphite()
+    classes: dict[str, list[Outcome]] = collections.defaultdict(list)
+    kinds: collections.Counter[str] = collections.Counter()
+    for case in cases(args.seed, args.count):
+        outcome = run_case(case)
+        kinds[outcome.kind] += 1
+        if outcome.kind in args.kinds.split(","):
+            classes[_signature(outcome)].append(outcome)
+    print(dict(kinds))
+    for signature, members in sorted(classes.items(), key=lambda kv: -len(kv[1])):
+        print(f"\n== {signature} ({len(members)})")
+        for outcome in sorted(members, key=lambda o: len(" ".join(o.case.targets)))[: args.show]:
+            print(f"  targets {list(outcome.case.targets)} window {outcome.case.start} {outcome.case.end}")
+            print(f"  data {outcome.case.data}")
+            for line in outcome.detail[:3]:
+                print("    " + line[:600])
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, __file__.rsplit("/", 1)[0])
+    main(sys.argv[1:])
