@@ -135,7 +135,7 @@ def reduce_axis(
 
 
 #: aggregations whose result graphite computes from its inputs with int arithmetic or picks from them
-_INT_KEEPING = frozenset({"sum", "min", "max", "diff", "last"})
+_INT_KEEPING = frozenset({"sum", "min", "max", "diff", "last", "median"})
 
 
 def reduced_ints(
@@ -159,6 +159,11 @@ def reduced_ints(
     valid = ~np.isnan(m)
     if func in ("sum", "diff"):
         return ~(~cells & valid).any(axis=0)
+    if func == "median":
+        columns = m.reshape(m.shape[0], -1).T
+        flags = cells.reshape(cells.shape[0], -1).T
+        return np.array([median_is_int(c, f) for c, f in zip(columns, flags, strict=True)],
+                        dtype=bool).reshape(m.shape[1:])
     if func == "last":
         picked = m.shape[0] - 1 - np.argmax(valid[::-1], axis=0)
     else:
@@ -183,6 +188,45 @@ def reduce_values(values: np.ndarray, func: str) -> float | None:
     """One series' values reduced with ``func``; None when graphite says None."""
     result = float(reduce_axis(values.reshape(-1, 1), func, axis=0)[0])
     return None if math.isnan(result) else result
+
+
+def _rank_index(size: int, n: float, interpolate: bool) -> tuple[int, float, int]:
+    """graphite's ``_getPercentile`` ranks over ``size`` sorted values: (index picked, fraction, rank)."""
+    fractional_rank = (n / 100.0) * (size + 1)
+    rank = int(fractional_rank)
+    fraction = fractional_rank - rank
+    if not interpolate:
+        rank += int(math.ceil(fraction))
+    index = 0 if rank == 0 else size - 1 if rank - 1 == size else rank - 1
+    return index, fraction, rank
+
+
+def percentile_is_int(
+    values: np.ndarray, ints: np.ndarray | None, n: float, interpolate: bool = False
+) -> bool:
+    """Whether graphite's percentile of ``values`` is a Python int: the value it picks from its
+    (stable) sort is one, and no interpolation made a float of it."""
+    if ints is None:
+        return False
+    valid = ~np.isnan(values)
+    size = int(valid.sum())
+    if size == 0:
+        return False
+    index, _, rank = _rank_index(size, n, interpolate)
+    if interpolate and rank < size:
+        return False
+    order = np.argsort(values[valid], kind="stable")
+    return bool(ints[valid][order[index]])
+
+
+def median_is_int(values: np.ndarray, ints: np.ndarray | None) -> bool:
+    """Whether graphite's ``safeMedian`` of ``values`` is an int: an odd count picking an int."""
+    valid = ~np.isnan(values)
+    size = int(valid.sum())
+    if ints is None or size % 2 == 0:
+        return False
+    order = np.argsort(values[valid], kind="stable")
+    return bool(ints[valid][order[size // 2]])
 
 
 def percentile(values: Sequence[float] | np.ndarray, n: float, interpolate: bool = False) -> float | None:
@@ -211,16 +255,20 @@ def percentile(values: Sequence[float] | np.ndarray, n: float, interpolate: bool
 def safe_power(base: np.ndarray | float, exponent: np.ndarray | float) -> np.ndarray:
     """graphite's ``safePow`` elementwise: missing on a missing operand, a domain error or overflow.
 
-    ``math.pow`` raises where numpy answers NaN (negative base, fractional
-    exponent) or infinity (overflow, ``0 ** -1``); both become NaN here.
+    Python's ``math.pow`` (the C library's ``pow``) for every pair: numpy's
+    ``power`` may round differently in the last bit.
     """
-    b = np.asarray(base, dtype=np.float64)
-    e = np.asarray(exponent, dtype=np.float64)
-    with np.errstate(all="ignore"):
-        result = np.power(b, e)
-    overflow = np.isinf(result) & np.isfinite(b) & np.isfinite(e)
-    # numpy says nan ** 0 == 1 ** nan == 1; a missing operand stays missing
-    return np.where(overflow | np.isnan(b) | np.isnan(e), np.nan, result)
+    b, e = np.broadcast_arrays(np.asarray(base, dtype=np.float64), np.asarray(exponent, dtype=np.float64))
+    out = []
+    for x, y in zip(b.ravel().tolist(), e.ravel().tolist(), strict=True):
+        if x != x or y != y:
+            out.append(math.nan)
+            continue
+        try:
+            out.append(math.pow(x, y))
+        except (ValueError, OverflowError):
+            out.append(math.nan)
+    return np.array(out, dtype=np.float64).reshape(b.shape)
 
 
 #: Key of the request-wide xFilesFactor that ``setXFilesFactor`` sets in ``RequestContext.stacks``

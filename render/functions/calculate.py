@@ -18,6 +18,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from render.functions.aggregation import (
     canonical_agg,
     percentile,
+    percentile_is_int,
     reduce_axis,
     reduce_values,
     reduced_ints,
@@ -26,7 +27,7 @@ from render.functions.aggregation import (
 from render.functions.params import InputError, Param, ParamType, date_seconds, interval_seconds
 from render.functions.registry import RequestContext, series_function
 from render.functions.special import constant_line
-from render.series import Series, only_ints, whole_ints
+from render.series import Series, whole_ints
 
 SERIES_LIST = Param("seriesList", ParamType.seriesList, required=True)
 WINDOW_SUGGESTIONS = (5, 7, 10, "1min", "5min", "10min", "30min", "1hour")
@@ -297,7 +298,7 @@ def n_percentile(ctx: RequestContext, series_list: list[Series], n: float) -> li
         points = int((s.end - s.start) / s.step)
         result.append(
             s.copy(name=name, path_expression=name, values=np.full(points, value), tags={**s.tags, "nPercentile": n},
-                   int_points=np.full(points, only_ints(s)),  # the value is one of the series' own
+                   int_points=np.full(points, percentile_is_int(s.values, s.int_points, n)),  # one of its own
                    options={})  # graphite's copy() drops graph options
         )
     return result

@@ -14,6 +14,7 @@ import numpy as np
 from render.functions.aggregation import (
     canonical_agg,
     percentile,
+    percentile_is_int,
     reduce_axis,
     reduced_ints,
     request_x_files_factor,
@@ -193,8 +194,9 @@ def percentile_of_series(
     matrix = stack_values(consolidated)
     values = [percentile(column, n, interpolate) for column in matrix.T]
     ints = stack_ints(consolidated, matrix.shape[1])
-    if ints is not None:  # without interpolation a value is one of the column's: an int when they all are
-        ints = None if interpolate else (ints | np.isnan(matrix)).all(axis=0)
+    if ints is not None:  # the value picked from the column's sort is an int, and not interpolated
+        ints = np.array([percentile_is_int(c, i, n, interpolate) for c, i in zip(matrix.T, ints.T, strict=True)],
+                        dtype=bool)
     return [Series(name, start, end, step, values, x_files_factor=ctx.x_files_factor, int_points=ints)]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -14,6 +14,7 @@ from render.functions.aggregation import (
     reduce_axis,
     reduced_ints,
     request_x_files_factor,
+    safe_power,
 )
 from render.functions.params import InputError, Param, ParamType, date_seconds, interval_seconds
 from render.functions.registry import RequestContext, series_function
@@ -40,12 +41,8 @@ def _round6(values: np.ndarray) -> np.ndarray:
 
 
 def _power(values: np.ndarray, exponent: float) -> np.ndarray:
-    """graphite's ``safePow``: missing on domain errors and on overflow."""
-    with np.errstate(all="ignore"):
-        result = np.power(values, exponent)
-    overflow = np.isinf(result) & np.isfinite(values)
-    # a missing value stays missing (numpy's NaN ** 0 is 1)
-    return np.where(overflow | np.isnan(values), np.nan, result)
+    """graphite's ``safePow``: missing on domain errors and on overflow (a missing value stays missing)."""
+    return safe_power(values, exponent)
 
 
 @series_function("scale", group="Transform", params=[SERIES_LIST, Param("factor", ParamType.float, required=True)])
@@ -605,11 +602,22 @@ def add(ctx: RequestContext, series_list: list[Series], constant: float) -> list
     return [_renamed(s, f"add({s.name},{int(constant)})", s.values + constant, add=constant) for s in series_list]
 
 
-def _unary(values: np.ndarray, ufunc: np.ufunc) -> np.ndarray:
-    """``ufunc`` over ``values`` with NaN wherever it overflows or leaves its domain."""
-    with np.errstate(all="ignore"):
-        result = ufunc(values)
-    return np.where(np.isfinite(result), result, np.nan)
+def _each(values: np.ndarray, function: Callable[[float], float], overflow: float = math.nan) -> np.ndarray:
+    """``function`` of every value with Python's ``math`` (correctly rounded where numpy's SIMD
+    ``exp``/``log``/``sin`` may differ in the last bit); NaN stays NaN and where ``function``
+    leaves its domain; ``overflow`` where it overflows."""
+    out = []
+    for value in values.tolist():
+        if value != value:
+            out.append(math.nan)
+            continue
+        try:
+            out.append(function(value))
+        except OverflowError:
+            out.append(overflow)
+        except (ValueError, ZeroDivisionError):
+            out.append(math.nan)
+    return np.array(out, dtype=np.float64)
 
 
 @series_function("exp", group="Transform", params=[SERIES_LIST])
@@ -619,7 +627,7 @@ def exp(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
     Where the result overflows the value is missing (graphite-web fails
     the whole request with an OverflowError).
     """
-    return [_renamed(s, f"exp({s.name})", _unary(s.values, np.exp), exp="e") for s in series_list]
+    return [_renamed(s, f"exp({s.name})", _each(s.values, math.exp), exp="e") for s in series_list]
 
 
 @series_function("sigmoid", group="Transform", params=[SERIES_LIST])
@@ -631,8 +639,7 @@ def sigmoid(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
     """
     result = []
     for s in series_list:
-        with np.errstate(over="ignore"):
-            values = 1 / (1 + np.exp(-s.values))
+        values = _each(s.values, lambda v: 1 / (1 + math.exp(-v)), overflow=0.0)
         result.append(_renamed(s, f"sigmoid({s.name})", values, sigmoid="sigmoid"))
     return result
 
@@ -642,9 +649,7 @@ def logit(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
     """``log(value / (1 - value))`` for every value; outside (0, 1) the value is missing."""
     result = []
     for s in series_list:
-        with np.errstate(all="ignore"):
-            ratio = s.values / (1 - s.values)
-            values = np.where((ratio > 0) & (s.values != 1), np.log(ratio), np.nan)
+        values = _each(s.values, lambda v: math.log(v / (1 - v)))
         result.append(_renamed(s, f"logit({s.name})", values, logit="logit"))
     return result
 
@@ -656,8 +661,7 @@ def log(ctx: RequestContext, series_list: list[Series], base: int = 10) -> list[
         raise InputError(f"cannot call log base={base!r}: must be positive and not 1")
     result = []
     for s in series_list:
-        with np.errstate(all="ignore"):
-            values = np.where(s.values > 0, np.log(s.values) / np.log(base), np.nan)
+        values = _each(s.values, lambda v: math.log(v, base))
         result.append(copied(s, f"log({s.name}, {base})", values, log=base))
     return result
 
@@ -986,7 +990,7 @@ def time_function(ctx: RequestContext, name: str, step: int = 60) -> list[Series
 def sin_function(ctx: RequestContext, name: str, amplitude: int = 1, step: int = 60) -> list[Series]:
     """A sine wave of the timestamp times ``amplitude``, every ``step`` seconds (short form: ``sin``)."""
     times = np.arange(ctx.start, ctx.end, _positive_step("sinFunction", step), dtype=np.float64)
-    return _generated(ctx, name, step, np.sin(times) * amplitude)
+    return _generated(ctx, name, step, _each(times, lambda t: math.sin(t) * amplitude))
 
 
 @series_function("randomWalkFunction", group="Special", params=[TIME_NAME, TIME_STEP], aliases=("randomWalk",))
