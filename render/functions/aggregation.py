@@ -48,9 +48,10 @@ def _ordered_sum(m: np.ndarray, valid: np.ndarray) -> np.ndarray:
     sequential).
     """
     zeroed = np.where(valid, m, 0.0)
+    # + 0.0: Python's sum starts from 0, so values of only -0.0 sum to 0.0
     if zeroed.flags.c_contiguous and zeroed[:1].size > 1:
-        return np.add.reduce(zeroed, axis=0)
-    return np.cumsum(zeroed, axis=0)[-1]
+        return np.add.reduce(zeroed, axis=0) + 0.0
+    return np.cumsum(zeroed, axis=0)[-1] + 0.0
 
 
 def _pick(m: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -66,7 +67,8 @@ def _diff(m: np.ndarray) -> np.ndarray:
     acc = np.full(m.shape[1:], np.nan)
     for row in m:
         missing_acc = np.isnan(acc)
-        acc = np.where(missing_acc, row, np.where(np.isnan(row), acc, acc - row))
+        # graphite's safeDiff sums from 0: a first value of -0.0 counts as 0.0
+        acc = np.where(missing_acc, row + 0.0, np.where(np.isnan(row), acc, acc - row))
     return acc
 
 

@@ -466,7 +466,8 @@ def linear_regression(
         times = s.start + np.arange(len(s.values), dtype=np.int64) * s.step
         result.append(
             s.copy(name=name, path_expression=name, values=offset + times * factor,
-                   tags={**s.tags, "linearRegressions": f"{start}, {end}"}, options={})
+                   tags={**s.tags, "linearRegressions": f"{start}, {end}"}, options={},
+                   consolidation_func="average")  # a new TimeSeries in graphite: default consolidation
         )
     return result
 

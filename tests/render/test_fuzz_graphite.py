@@ -426,6 +426,21 @@ def test_math_functions_give_graphites_floats_to_the_bit(target: str) -> None:
     assert not problems, problems
 
 
+#: Python's sum starts from 0: graphite's sums and differences of -0.0 are 0.0 (json prints the sign).
+ZERO_DATA = {"a.b.c": (0, 60, [-0.0, -0.0, -0.0, None, 1.0]), "a.x.c": (0, 60, [-0.0, -0.0, None, -0.0, None])}
+ZERO_TARGETS = ["sumSeries(a.*.c)", "sumSeries(a.b.c)", "diffSeries(a.*.c)", "diffSeriesLists(a.b.c,a.x.c)",
+                "averageSeries(a.b.c)", "aggregate(a.*.c,'avg_zero')", "aggregateLine(a.b.c,'sum')"]
+
+
+@pytest.mark.usefixtures("graphite_web")
+@pytest.mark.parametrize("target", ZERO_TARGETS)
+def test_sums_of_negative_zero_give_graphites_zero(target: str) -> None:
+    ours = [observe_carbyne(s) for s in carbyne_evaluate(target, 0, 240, ZERO_DATA)]
+    theirs = [observe_graphite(s) for s in graphite_evaluate(target, 0, 240, ZERO_DATA)]
+    problems = differences(ours, theirs) or bit_differences(ours, theirs)
+    assert not problems, problems
+
+
 # --- the big run --------------------------------------------------------------------------------
 
 
