@@ -98,6 +98,9 @@ def _wait_listening(port: int, proc: subprocess.Popen, timeout: float = 60) -> N
 
 
 def start_carbon_cache(root: Path) -> Daemon:
+    """carbon-cache at its defaults but unlimited rates; its default WHISPER_FALLOCATE_CREATE
+    is False, so it writes each new file's zeros (CARBYNE_BENCH_CARBON_FALLOCATE=1 turns on
+    its posix_fallocate instead; the files' bytes are the same either way)."""
     venv = ensure_carbon_venv()
     conf_dir, storage = root / "conf", root / "storage"
     conf_dir.mkdir(parents=True, exist_ok=True)
@@ -123,6 +126,7 @@ ENABLE_TAGS = False
 LOG_UPDATES = False
 LOG_CREATES = False
 LOG_CACHE_HITS = False
+{"WHISPER_FALLOCATE_CREATE = True" if os.environ.get("CARBYNE_BENCH_CARBON_FALLOCATE") else ""}
 """)
     proc = subprocess.Popen(
         [str(venv / "bin" / "python"), str(venv / "bin" / "carbon-cache.py"),

@@ -56,17 +56,21 @@ def data_root(tmp_path_factory):
     (pytest's rotation of old temporary folders, other suites' clean-ups, a previous run)
     gets several times slower for whichever daemon runs then. So the folder's parent is
     marked as a top directory (chattr +T, best effort): ext4 then puts the folder in a
-    group of its own choosing with room to spare, away from recent deletes, and the files
+    group of its own choosing rather than next to the other temporary folders, and the files
     are deleted at one known moment, at the end, not by a rotation during some later run.
-    ``CARBYNE_BENCH_DIR`` picks the parent (default: pytest's temporary folder)."""
+    Table blocks that new inodes dirty again keep nearby deletes "recent" for minutes, so
+    back-to-back runs should set ``CARBYNE_BENCH_KEEP=1`` (keep the files; delete them after
+    the last run). ``CARBYNE_BENCH_DIR`` picks the parent (default: pytest's temporary
+    folder)."""
     chosen = os.environ.get("CARBYNE_BENCH_DIR")
     parent = Path(chosen) if chosen else tmp_path_factory.getbasetemp()
     parent.mkdir(parents=True, exist_ok=True)
     mark_top_directory(parent)
     root = Path(tempfile.mkdtemp(prefix="ingest-", dir=parent))
     yield root
-    shutil.rmtree(root, ignore_errors=True)
-    os.sync()
+    if not os.environ.get("CARBYNE_BENCH_KEEP"):
+        shutil.rmtree(root, ignore_errors=True)
+        os.sync()
 
 
 @pytest.mark.parametrize("protocol", ["plaintext", "pickle"])
