@@ -63,6 +63,13 @@ def _last(m: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return _pick(m, n - 1 - np.argmax(valid[::-1], axis=0))
 
 
+def _first_extreme(m: np.ndarray, func: str) -> np.ndarray:
+    """Python's ``min``/``max`` along axis 0: the first of equal values (``-0.0`` before ``0.0`` stays ``-0.0``)."""
+    with np.errstate(invalid="ignore"):
+        best = (np.fmin if func == "min" else np.fmax).reduce(m, axis=0)
+    return np.where(np.isnan(best), np.nan, _pick(m, np.argmax(m == best, axis=0)))
+
+
 def _diff(m: np.ndarray) -> np.ndarray:
     acc = np.full(m.shape[1:], np.nan)
     for row in m:
@@ -114,10 +121,8 @@ def reduce_axis(
             return np.where(sizes > 0, _ordered_sum(m, valid) / sizes, np.nan)
         elif func == "median":
             result = _median(m, valid, count)
-        elif func == "min":
-            result = np.fmin.reduce(m, axis=0)
-        elif func == "max":
-            result = np.fmax.reduce(m, axis=0)
+        elif func in ("min", "max"):
+            result = _first_extreme(m, func)
         elif func == "diff":
             result = _diff(m)
         elif func == "stddev":
@@ -127,7 +132,7 @@ def reduce_axis(
         elif func == "count":
             return count.astype(np.float64)
         elif func == "range":
-            result = np.fmax.reduce(m, axis=0) - np.fmin.reduce(m, axis=0)
+            result = _first_extreme(m, "max") - _first_extreme(m, "min")
         elif func == "multiply":
             factors = m if exists is None else np.where(exists, m, 1.0)
             return np.cumprod(factors, axis=0)[-1]
