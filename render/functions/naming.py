@@ -66,12 +66,52 @@ def _scan_path(text: str, i: int) -> str | None:
     return ".".join(elements) or None
 
 
+def _call_end(text: str, open_paren: int) -> int | None:
+    """The index of the ``)`` closing the ``(`` at ``open_paren`` (quoted text skipped), or None."""
+    depth, quote, i = 0, "", open_paren
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return None
+
+
+def _is_target(text: str) -> bool:
+    from render.grammar import GrammarError, parse
+
+    try:
+        parse(text)
+    except GrammarError:
+        return False
+    return True
+
+
 def first_path_expression(name: str) -> str | None:
     """The first metric path in ``name`` read as a target, e.g. ``a.b.c`` in ``scale(a.b.c,2)``.
 
     None when the innermost first argument is a literal rather than a path.
+    When the leading call is no valid target (``f(a.b.c Current:1.0 ,x)`` from
+    ``cactiStyle``, ``f(a.y.d,)``...), graphite's prefix parse reads the
+    function name as a path, and so does this.
     """
     text = name.lstrip()
+    call = _FUNCTION_OPEN.match(text, 0)
+    if call is not None:
+        end = _call_end(text, text.index("(", call.start()))
+        if end is None or not _is_target(text[: end + 1]):
+            return _scan_path(text, 0)
     i = 0
     while True:
         call = _FUNCTION_OPEN.match(text, i)

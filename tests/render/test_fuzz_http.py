@@ -92,7 +92,7 @@ def apps(tmp_path_factory: pytest.TempPathFactory, graphite_web: None) -> Iterat
 
 
 SEED = 7
-COUNT = 120
+COUNT = 300
 
 
 def test_fuzzed_bodies_match_graphite(apps) -> None:
