@@ -83,10 +83,13 @@ def _window_values(matrix: np.ndarray, points: int, func: str, x_files_factor: n
             with np.errstate(invalid="ignore", divide="ignore"):
                 np.divide(reduced, non_null, out=reduced)
     elif func in ("min", "max"):
-        pick = np.fmin if func == "min" else np.fmax
+        # Python's min/max: a later value replaces only a strictly smaller/larger one, so the first
+        # of equal values stays (-0.0 before 0.0 stays -0.0)
+        beats = np.less if func == "min" else np.greater
         reduced = body[:, :count].copy()
         for k in range(1, points):
-            pick(reduced, body[:, k : k + count], out=reduced)
+            later = body[:, k : k + count]
+            np.copyto(reduced, later, where=beats(later, reduced) | np.isnan(reduced))
     elif func == "count":
         reduced = non_null.astype(np.float64)
     else:

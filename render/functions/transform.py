@@ -221,7 +221,7 @@ def integral(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
     result = []
     for s in series_list:
         valid = ~np.isnan(s.values)
-        running = np.cumsum(np.where(valid, s.values, 0.0))
+        running = np.cumsum(np.where(valid, s.values, 0.0)) + 0.0  # graphite adds from 0.0: -0.0 alone is 0.0
         result.append(_derived(s, f"integral({s.name})", np.where(valid, running, np.nan), integral=1))
     return result
 
@@ -694,13 +694,15 @@ def round_(ctx: RequestContext, series_list: list[Series], precision: int = OMIT
 
 
 def _safe_min(values: np.ndarray) -> float | None:
+    """Python's ``min`` of the values: the first of equal ones (-0.0 or 0.0 as they come)."""
     valid = values[~np.isnan(values)]
-    return float(valid.min()) if len(valid) else None
+    return float(valid[np.argmax(valid == valid.min())]) if len(valid) else None
 
 
 def _safe_max(values: np.ndarray) -> float | None:
+    """Python's ``max`` of the values: the first of equal ones."""
     valid = values[~np.isnan(values)]
-    return float(valid.max()) if len(valid) else None
+    return float(valid[np.argmax(valid == valid.max())]) if len(valid) else None
 
 
 @series_function("offsetToZero", group="Transform", params=[SERIES_LIST])
@@ -730,8 +732,8 @@ def min_max(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
     """Min-max normalisation: ``(value - min) / (max - min)``; all 0 when max equals min."""
     result = []
     for s in series_list:
-        low = _safe_min(s.values) or 0.0
-        high = _safe_max(s.values) or 0.0
+        low, high = _safe_min(s.values), _safe_max(s.values)
+        low, high = 0.0 if low is None else low, 0.0 if high is None else high  # -0.0 stays -0.0
         if high - low == 0:
             values = np.where(np.isnan(s.values), np.nan, 0.0)
         else:

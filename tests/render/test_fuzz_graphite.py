@@ -435,9 +435,12 @@ def test_math_functions_give_graphites_floats_to_the_bit(target: str) -> None:
 ZERO_DATA = {"a.b.c": (0, 60, [-0.0, -0.0, -0.0, None, 1.0, -0.0, 0.0]),
              "a.x.c": (0, 60, [-0.0, -0.0, None, -0.0, None, 0.0, -0.0]),
              # long enough for numpy's vectorised fmax, which returns 0.0 for (-0.0, 0.0)
-             "a.n.m": (0, 60, [1.0] * 4 + [-0.0] + [2.0] * 16), "a.n.p": (0, 60, [0.0] * 21)}
+             "a.n.m": (0, 60, [1.0] * 4 + [-0.0, 0.0, -0.0, 0.0, 0.0, -0.0] + [2.0] * 11),
+             "a.n.p": (0, 60, [0.0, -0.0] * 11)}
 ZERO_TARGETS = ["maxSeries(a.*.c)", "minSeries(a.*.c)", "rangeOfSeries(a.*.c)", "maxSeries(a.n.*)",
-                "minSeries(a.n.p,a.n.m)", "rangeOfSeries(a.n.*)", "aggregate(a.n.*,'max')", "sumSeries(a.*.c)", "sumSeries(a.b.c)", "diffSeries(a.*.c)", "diffSeriesLists(a.b.c,a.x.c)",
+                "minSeries(a.n.p,a.n.m)", "rangeOfSeries(a.n.*)", "aggregate(a.n.*,'max')",
+                "movingMax(a.n.*,3)", "movingMin(a.n.*,3)", "integral(a.n.*)", "offsetToZero(a.n.*)",
+                "minMax(a.n.*)", "sumSeries(a.*.c)", "sumSeries(a.b.c)", "diffSeries(a.*.c)", "diffSeriesLists(a.b.c,a.x.c)",
                 "averageSeries(a.b.c)", "aggregate(a.*.c,'avg_zero')", "aggregateLine(a.b.c,'sum')"]
 
 
