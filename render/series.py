@@ -291,7 +291,7 @@ def consolidate_values(
     valid = ~np.isnan(buckets)
     non_null = valid.sum(axis=1)
     # cumsum adds in order, like graphite's Python sum(); numpy's sum is pairwise along a row
-    totals = np.cumsum(np.where(valid, buckets, 0.0), axis=1)[:, -1]
+    totals = np.cumsum(np.where(valid, buckets, 0.0), axis=1)[:, -1] + 0.0  # from 0: -0.0 alone is 0.0
     with np.errstate(invalid="ignore", divide="ignore"):
         if func == "sum":
             result = totals
@@ -301,10 +301,9 @@ def consolidate_values(
             sizes = np.full(count, k)
             sizes[-1] = n - (count - 1) * k
             result = totals / sizes
-        elif func == "max":
-            result = np.fmax.reduce(buckets, axis=1)
-        elif func == "min":
-            result = np.fmin.reduce(buckets, axis=1)
+        elif func in ("max", "min"):  # Python's max/min: the first of equal values
+            best = (np.fmax if func == "max" else np.fmin).reduce(buckets, axis=1)
+            result = np.take_along_axis(buckets, np.argmax(buckets == best[:, None], axis=1)[:, None], axis=1)[:, 0]
         elif func == "first":
             result = _first_valid(buckets, valid)
         else:

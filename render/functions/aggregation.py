@@ -80,7 +80,7 @@ def _diff(m: np.ndarray) -> np.ndarray:
 
 
 def _median(m: np.ndarray, valid: np.ndarray, count: np.ndarray) -> np.ndarray:
-    ordered = np.sort(m, axis=0)  # NaN sorts last
+    ordered = np.sort(m, axis=0, kind="stable")  # NaN sorts last; -0.0 and 0.0 keep their order
     low = np.maximum((count - 1) // 2, 0)
     high = np.maximum(count // 2, 0)
     a = _pick(ordered, low)
@@ -238,7 +238,7 @@ def median_is_int(values: np.ndarray, ints: np.ndarray | None) -> bool:
 
 def percentile(values: Sequence[float] | np.ndarray, n: float, interpolate: bool = False) -> float | None:
     """graphite's ``_getPercentile``: the NIST rank-based percentile of the non-missing values."""
-    points = np.sort(np.asarray(values, dtype=np.float64))
+    points = np.sort(np.asarray(values, dtype=np.float64), kind="stable")  # as Python's sorted: -0.0/0.0 in order
     points = points[~np.isnan(points)]
     size = len(points)
     if size == 0:

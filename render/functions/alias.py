@@ -9,7 +9,13 @@ from __future__ import annotations
 import math
 import re
 
-from render.functions.aggregation import AGG_ALIASES, AGG_FUNCS, canonical_agg, reduce_values
+from render.functions.aggregation import (
+    AGG_ALIASES,
+    AGG_FUNCS,
+    canonical_agg,
+    reduce_values,
+    reduced_ints,
+)
 from render.functions.naming import node_key
 from render.functions.params import InputError, Param, ParamType
 from render.functions.registry import RequestContext, series_function
@@ -117,7 +123,10 @@ def _legend_value(series: Series, value_type: str) -> float | int | str | None:
     except InputError:
         return "(?)"
     value = reduce_values(series.values, canonical)
-    return int(value) if canonical == "count" and value is not None else value
+    ints = reduced_ints(series.values, series.int_points, canonical)
+    if value is not None and (canonical == "count" or (ints is not None and ints)):  # graphite's ints print as ints
+        return int(value)
+    return value
 
 
 LEGEND_OPTIONS = (

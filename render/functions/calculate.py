@@ -231,6 +231,8 @@ def _ema(values: np.ndarray, points: int, constant: float) -> tuple[np.ndarray, 
     seed = seed[~np.isnan(seed)]
     ema = float(np.cumsum(seed)[-1] / len(seed)) if len(seed) else 0.0
     seeded_with_int = ema == 0  # a tiny mean that rounds to 0.0 stays a float
+    if seeded_with_int:
+        ema = 0.0  # graphite's int 0, also for a -0.0 mean
     out = [round(ema, 6)]
     for value in values[points:].tolist():
         if value != value:

@@ -118,7 +118,7 @@ def random_values(rng: random.Random, length: int) -> list[float | None]:
         if r < gaps:
             out.append(None)
         elif r < gaps + 0.1:
-            out.append(0.0)
+            out.append(rng.choice([0.0, 0.0, -0.0]))
         elif rng.random() < 0.5:
             out.append(float(rng.randint(-5, 30)))
         else:
@@ -449,6 +449,29 @@ ZERO_TARGETS = ["maxSeries(a.*.c)", "minSeries(a.*.c)", "rangeOfSeries(a.*.c)", 
 def test_sums_of_negative_zero_give_graphites_zero(target: str) -> None:
     ours = [observe_carbyne(s) for s in carbyne_evaluate(target, 0, 1200, ZERO_DATA)]
     theirs = [observe_graphite(s) for s in graphite_evaluate(target, 0, 1200, ZERO_DATA)]
+    problems = differences(ours, theirs) or bit_differences(ours, theirs)
+    assert not problems, problems
+
+
+#: -0.0 and 0.0 mixed, steps 60 and 120: sorts keep their order, consolidation and seeds add from 0,
+#: ints stay ints in legends.
+MIXED_ZERO_DATA = {"a.b.c": (0, 60, [None, -0.0, -0.0, 0.0, None, 1.0, -0.0] * 3),
+                   "a.x.c": (0, 60, [-0.0, None, 0.0, -0.0, 0.0, None, 2.0] * 3),
+                   "a.y.d": (0, 120, [-0.0, 0.0, None, -0.0] * 3)}
+MIXED_ZERO_TARGETS = [
+    "exponentialMovingAverage(a.*.c,1)", "nPercentile(a.y.d,2)", "percentileOfSeries(group(a.*.c,a.y.d),5)",
+    "maxSeries(a.x.c,a.y.d)", "minSeries(a.y.d,a.b.c)", "legendValue(transformNull(a.b.c),'sum','median','max')",
+    "add(legendValue(isNonNull(a.*.c),'median'),2.5)", "movingMedian(a.*.c,3)",
+    "cumulative(exponentialMovingAverage(a.*.c,2))", "summarize(a.*.c,'3min','max')",
+    "sumSeries(consolidateBy(group(a.x.c,a.y.d),'max'))",
+]
+
+
+@pytest.mark.usefixtures("graphite_web")
+@pytest.mark.parametrize("target", MIXED_ZERO_TARGETS)
+def test_mixed_zeros_and_ints_as_graphite_prints_them(target: str) -> None:
+    ours = [observe_carbyne(s) for s in carbyne_evaluate(target, 0, 1200, MIXED_ZERO_DATA)]
+    theirs = [observe_graphite(s) for s in graphite_evaluate(target, 0, 1200, MIXED_ZERO_DATA)]
     problems = differences(ours, theirs) or bit_differences(ours, theirs)
     assert not problems, problems
 
