@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, tzinfo
 
@@ -181,8 +182,12 @@ def linear_axis(
         data_min, data_max, axis_min, axis_max, axis_limit
     )
     if step is None:
-        if low == high:
-            low, high = (0.0, 1.0) if low == 0 else sorted((low * 0.9, high * 1.1))
+        if (high - low) / max(divisors) < sys.float_info.min:
+            # flat, or too narrow for a float step (graphite fails with a math domain error)
+            if low == 0 or high == 0:
+                low, high = (-1.0, 0.0) if low < 0 else (0.0, 1.0)
+            else:
+                low, high = sorted((low * 0.9, high * 1.1))
         step = choose_step(low, high, divisors, unit_system == "binary")
     bottom = step * math.floor(low / step + EPSILON) if low_src == "data" else low
     if high_src == "data":
