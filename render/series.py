@@ -55,16 +55,9 @@ def _frozen_mask(mask: Iterable[bool] | np.ndarray | None, length: int) -> np.nd
     return array
 
 
-def whole_ints(values: np.ndarray, is_int: bool = True) -> np.ndarray | None:
-    """``int_points`` for values graphite computes as ints when ``is_int``: every finite one."""
-    return np.isfinite(values) if is_int else None
-
-
-def only_ints(series: Series) -> bool:
-    """Whether graphite holds every value of ``series`` it has as an int."""
-    if series.int_points is None:
-        return False
-    return bool((series.int_points | np.isnan(series.values)).all())
+def whole_ints(values: np.ndarray) -> np.ndarray:
+    """``int_points`` for values graphite computes as ints (counts, timestamps): every finite one."""
+    return np.isfinite(values)
 
 
 def _valid_tag(tag: str, value: str) -> bool:

@@ -143,16 +143,17 @@ def derivative(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
 
 
 def _non_negative_delta(
-    values: np.ndarray, max_value: float | None, min_value: float | None
-) -> np.ndarray:
-    """graphite's ``_nonNegativeDelta`` over a whole series.
+    series: Series, max_value: float | None, min_value: float | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """graphite's ``_nonNegativeDelta`` over a whole series, and which deltas are ints.
 
     Values above ``max_value`` or below ``min_value`` are dropped (and are
     not the previous value of the next point). A decrease is a counter wrap:
     ``max_value + 1 + v - prev - (min_value or 0)`` with ``max_value``, else
-    ``v - min_value`` with ``min_value``, else missing.
+    ``v - min_value`` with ``min_value``, else missing. A difference of two
+    ints is an int; a wrap adds the (float) maxValue or minValue.
     """
-    kept = _within(values, max_value, min_value)
+    kept = _within(series.values, max_value, min_value)
     prev = _previous(kept)
     delta = kept - prev
     decreased = delta < 0
@@ -162,7 +163,10 @@ def _non_negative_delta(
         wrapped = kept - min_value
     else:
         wrapped = np.full_like(kept, np.nan)
-    return np.where(decreased, wrapped, delta)
+    ints = _int_differences(series, kept)
+    if ints is not None:
+        ints &= ~decreased
+    return np.where(decreased, wrapped, delta), ints
 
 
 DELTA_PARAMS = [SERIES_LIST, Param("maxValue", ParamType.float), Param("minValue", ParamType.float)]
@@ -178,15 +182,11 @@ def non_negative_derivative(
     ``minValue`` as a reset to that minimum. Values outside [minValue,
     maxValue] are missing.
     """
-    result = []
-    for s in series_list:
-        delta = _non_negative_delta(s.values, max_value, min_value)
-        kept = _within(s.values, max_value, min_value)
-        ints = _int_differences(s, kept)
-        if ints is not None:  # a wrap adds the (float) maxValue or minValue
-            ints &= ~(kept - _previous(kept) < 0)
-        result.append(_derived(s, f"nonNegativeDerivative({s.name})", delta, ints, nonNegativeDerivative=1))
-    return result
+    return [
+        _derived(s, f"nonNegativeDerivative({s.name})", *_non_negative_delta(s, max_value, min_value),
+                 nonNegativeDerivative=1)
+        for s in series_list
+    ]
 
 
 def _within(values: np.ndarray, max_value: float | None, min_value: float | None) -> np.ndarray:
@@ -208,7 +208,7 @@ def per_second(
         _derived(
             s,
             f"perSecond({s.name})",
-            _round6(_non_negative_delta(s.values, max_value, min_value) / s.step),
+            _round6(_non_negative_delta(s, max_value, min_value)[0] / s.step),
             perSecond=1,
         )
         for s in series_list
@@ -578,17 +578,14 @@ def transform_null(
 
 
 def _filled_ints(series: Series, filled: np.ndarray, default: float) -> np.ndarray | None:
-    """``int_points`` after filling gaps of ``series`` with ``default``: graphite keeps an int default an int."""
+    """``int_points`` after filling gaps of ``series`` (``filled``, of the same length) with
+    ``default``: graphite keeps an int default an int."""
     is_int = isinstance(default, int) and not isinstance(default, bool)
     if series.int_points is None and not is_int:
         return None
-    ints = np.zeros(len(filled), dtype=bool)
-    if series.int_points is not None:
-        ints[: len(series.int_points)] = series.int_points
+    ints = np.zeros(len(filled), dtype=bool) if series.int_points is None else series.int_points.copy()
     if is_int:
-        was_missing = np.ones(len(filled), dtype=bool)
-        was_missing[: len(series.values)] = np.isnan(series.values)
-        ints |= was_missing & ~np.isnan(filled)
+        ints |= np.isnan(series.values) & ~np.isnan(filled)
     return ints
 
 

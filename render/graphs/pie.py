@@ -105,10 +105,7 @@ class _PieLayout(_Layout):
     def __init__(self, slices: Sequence[Slice], options: GraphOptions, pie: PieOptions, tz: tzinfo) -> None:
         super().__init__([Series(name, 0, 1, 1, [value]) for name, value in slices], options, tz)
         self.slices = list(slices)
-        self.pie_labels = pie.labels
-        self.value_labels = pie.value_labels
-        self.labels_min = pie.labels_min
-        self.labels_color = pie.labels_color
+        self.pie = pie
 
     def run_pie(self) -> Scene:
         self.draw_titles()
@@ -135,7 +132,7 @@ class _PieLayout(_Layout):
             self.items.append(Fill([polygon], with_alpha(trace.color, alpha), label=name))
             drawn.append((name, value, share, (theta + phi) / 2 % (2 * math.pi), trace.color))
             theta = phi
-        if self.value_labels != "none":
+        if self.pie.value_labels != "none":
             for _, value, share, middle, _ in drawn:
                 self._value_label(value, share, middle, x0, y0, radius)
         o = self.options
@@ -144,22 +141,22 @@ class _PieLayout(_Layout):
 
     def _value_label(self, value: float, share: float, middle: float, x0: float, y0: float,
                      radius: float) -> None:
-        if self.value_labels == "percent":
-            if share * 100 < self.labels_min:
+        if self.pie.value_labels == "percent":
+            if share * 100 < self.pie.labels_min:
                 return
             text = f"%{share * 100:.2f}"
         else:
-            if value < self.labels_min:
+            if value < self.pie.labels_min:
                 return
             text = f"{value:.2f}" if value < 10 and value != int(value) else str(int(value))
         x = x0 + radius / 2 * math.cos(middle)
         y = y0 + radius / 2 * math.sin(middle)
         rotation = 0.0
-        if self.pie_labels == "rotated":
+        if self.pie.labels == "rotated":
             angle = middle - math.pi if math.pi / 2 < middle <= 1.5 * math.pi else middle
             rotation = -math.degrees(angle)  # cairo turns clockwise on screen; Text counter-clockwise
         face = self.face
-        label = Text(text, x, y + face.max_ascent / 2, face, self.labels_color, self.width(face, text),
+        label = Text(text, x, y + face.max_ascent / 2, face, self.pie.labels_color, self.width(face, text),
                      align="center", rotation=rotation, role="value")
         self.items.append(label)
 
