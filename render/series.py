@@ -248,15 +248,31 @@ class Series:
 _FIELDS = frozenset(f.name for f in dataclasses.fields(Series))
 
 
-def _first_valid(buckets: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    index = np.argmax(valid, axis=1)
-    return buckets[np.arange(len(buckets)), index]
+def extreme_index(matrix: np.ndarray, func: str) -> np.ndarray:
+    """Per column, the row of the value Python's ``min``/``max`` (``func``) returns.
+
+    That is the first of equal values (``-0.0`` before ``0.0`` stays
+    ``-0.0``); NaN is skipped; an all-NaN column gives row 0.
+    """
+    with np.errstate(invalid="ignore"):
+        best = (np.fmin if func == "min" else np.fmax).reduce(matrix, axis=0)
+    return np.argmax(matrix == best, axis=0)
 
 
-def _last_valid(buckets: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    width = buckets.shape[1]
-    index = width - 1 - np.argmax(valid[:, ::-1], axis=1)
-    return buckets[np.arange(len(buckets)), index]
+def _buckets(values: np.ndarray, k: int, fill: Any) -> np.ndarray:
+    """``values`` in rows of ``k``, the last row padded with ``fill``."""
+    padded = np.full(-(-len(values) // k) * k, fill, dtype=np.asarray(values).dtype)
+    padded[: len(values)] = values
+    return padded.reshape(-1, k)
+
+
+def _picked(buckets: np.ndarray, valid: np.ndarray, func: str) -> np.ndarray:
+    """Per bucket, the column of the value ``first``, ``last``, ``min`` or ``max`` consolidation takes."""
+    if func == "first":
+        return np.argmax(valid, axis=1)
+    if func == "last":
+        return buckets.shape[1] - 1 - np.argmax(valid[:, ::-1], axis=1)
+    return extreme_index(buckets.T, func)
 
 
 def consolidate_values(
@@ -277,10 +293,8 @@ def consolidate_values(
     n = len(values)
     if n == 0:
         return values
-    count = -(-n // k)
-    padded = np.full(count * k, np.nan)
-    padded[:n] = values
-    buckets = padded.reshape(count, k)
+    buckets = _buckets(values, k, np.nan)
+    count = len(buckets)
     valid = ~np.isnan(buckets)
     non_null = valid.sum(axis=1)
     # cumsum adds in order, like graphite's Python sum(); numpy's sum is pairwise along a row
@@ -294,13 +308,8 @@ def consolidate_values(
             sizes = np.full(count, k)
             sizes[-1] = n - (count - 1) * k
             result = totals / sizes
-        elif func in ("max", "min"):  # Python's max/min: the first of equal values
-            best = (np.fmax if func == "max" else np.fmin).reduce(buckets, axis=1)
-            result = np.take_along_axis(buckets, np.argmax(buckets == best[:, None], axis=1)[:, None], axis=1)[:, 0]
-        elif func == "first":
-            result = _first_valid(buckets, valid)
-        else:
-            result = _last_valid(buckets, valid)
+        else:  # first, last, min, max: one of the bucket's values
+            result = buckets[np.arange(count), _picked(buckets, valid, func)]
     keep = (non_null > 0) & (non_null / k >= x_files_factor)
     return np.where(keep, result, np.nan)
 
@@ -320,16 +329,21 @@ def consolidate(series: Series, values_per_point: int) -> Series:
 
 
 def _consolidated_ints(series: Series, k: int, merged: np.ndarray) -> np.ndarray | None:
-    """Which merged values stay ints: sum/min/max/first/last of buckets holding only ints.
+    """Which merged values stay ints: a sum of ints only, or the int that first, last, min or max picks.
 
     graphite's averages divide with ``float()``, so they never do.
     """
-    if series.int_points is None or series.consolidation_func in ("average", "avg", "avg_zero"):
+    func = series.consolidation_func
+    if series.int_points is None or func in ("average", "avg", "avg_zero"):
         return None
-    n = len(series.values)
-    floats = np.zeros(-(-n // k) * k, dtype=bool)
-    floats[:n] = ~series.int_points & ~np.isnan(series.values)
-    return ~floats.reshape(-1, k).any(axis=1) & ~np.isnan(merged)
+    buckets = _buckets(series.values, k, np.nan)
+    valid = ~np.isnan(buckets)
+    ints = _buckets(series.int_points, k, False)
+    if func == "sum":
+        picked_ints = ~(~ints & valid).any(axis=1)
+    else:
+        picked_ints = ints[np.arange(len(ints)), _picked(buckets, valid, func)]
+    return picked_ints & ~np.isnan(merged)
 
 
 def normalize(series_list: Sequence[Series]) -> tuple[list[Series], int, int, int]:

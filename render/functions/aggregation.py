@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from render.functions.params import InputError
+from render.series import extreme_index
 
 #: Canonical aggregation names, in graphite's order.
 AGG_FUNCS = (
@@ -64,10 +65,8 @@ def _last(m: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def _first_extreme(m: np.ndarray, func: str) -> np.ndarray:
-    """Python's ``min``/``max`` along axis 0: the first of equal values (``-0.0`` before ``0.0`` stays ``-0.0``)."""
-    with np.errstate(invalid="ignore"):
-        best = (np.fmin if func == "min" else np.fmax).reduce(m, axis=0)
-    return np.where(np.isnan(best), np.nan, _pick(m, np.argmax(m == best, axis=0)))
+    """Python's ``min``/``max`` along axis 0 (see ``extreme_index``); NaN for an all-missing column."""
+    return _pick(m, extreme_index(m, func))
 
 
 def _diff(m: np.ndarray) -> np.ndarray:
@@ -174,9 +173,7 @@ def reduced_ints(
     if func == "last":
         picked = m.shape[0] - 1 - np.argmax(valid[::-1], axis=0)
     else:
-        with np.errstate(invalid="ignore"):
-            best = (np.fmin if func == "min" else np.fmax).reduce(m, axis=0)
-        picked = np.argmax(m == best, axis=0)
+        picked = extreme_index(m, func)
     return _pick(cells, picked) & valid.any(axis=0)
 
 

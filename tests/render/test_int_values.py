@@ -98,6 +98,7 @@ def apps(tmp_path_factory: pytest.TempPathFactory, graphite_web: None) -> Iterat
     data_dir: Path = tmp_path_factory.mktemp("ints")
     write_metric(data_dir, "app.rps", START - 600, 60, [None if i % 5 == 2 else float(i % 7) for i in range(20)])
     write_metric(data_dir, "app.err", START - 600, 60, [None if i % 3 == 0 else i / 4 for i in range(20)])
+    write_metric(data_dir, "mix.a", START, 60, [None, 0.5, None, -2.0, 3.0, None, None, 1.5, None, None])
     store = EventStore(data_dir / "events.db")
     for i, (when, tags) in enumerate(EVENTS):
         store.add(f"e{i}", tags, when=when)
@@ -129,17 +130,30 @@ def apps(tmp_path_factory: pytest.TempPathFactory, graphite_web: None) -> Iterat
 )
 def test_http_bodies_match_graphite(apps, targets: list[str], fmt: str) -> None:
     client, graphite = apps
-    params = {"target": targets, "format": fmt, "from": str(START), "until": str(NOW)}
+    params = {"target": targets, "format": fmt, "from": str(START), "until": str(NOW), "now": str(NOW)}
     ours = carbyne_get(client, "/render", params)
     theirs = graphite_get(graphite, "/render", params)
     assert ours == theirs
+    assert len(ours[2]) > 2  # series, not an empty answer
 
 
 @pytest.mark.parametrize("extra", [{"maxDataPoints": "7"}, {"noNullPoints": "true"}, {"pretty": "1"}])
 def test_json_options_keep_ints_like_graphite(apps, extra: dict[str, str]) -> None:
     client, graphite = apps
     params = {"target": ['events("deploy")', "app.rps", "isNonNull(app.err)"], "format": "json",
-              "from": str(START), "until": str(NOW), **extra}
+              "from": str(START), "until": str(NOW), "now": str(NOW), **extra}
     ours = carbyne_get(client, "/render", params)
     assert ours == graphite_get(graphite, "/render", params)
     assert b"[1, " in ours[2] or b"[\n        1," in ours[2]
+
+
+@pytest.mark.parametrize("func", ["first", "last", "min", "max", "sum", "average"])
+def test_max_data_points_keeps_the_int_its_consolidation_picks(apps, func: str) -> None:
+    """A bucket mixing floats and transformNull's int 0: first/last/min/max give the value they
+    pick (an int when it is one), sum an int only over ints, average never."""
+    client, graphite = apps
+    params = {"target": f"consolidateBy(transformNull(mix.a),'{func}')", "format": "json",
+              "maxDataPoints": "4", "from": str(START), "until": str(NOW), "now": str(NOW)}
+    ours = carbyne_get(client, "/render", params)
+    assert ours == graphite_get(graphite, "/render", params)
+    assert b"[0, " in ours[2] or func == "average"  # the int 0 picked or summed; average makes it 0.0
