@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, tzinfo
 
@@ -182,8 +181,8 @@ def linear_axis(
         data_min, data_max, axis_min, axis_max, axis_limit
     )
     if step is None:
-        if (high - low) / max(divisors) < sys.float_info.min:
-            # flat, or too narrow for a float step (graphite fails with a math domain error)
+        if (high - low) / max(divisors) == 0:
+            # flat, or so narrow a step underflows to 0 (graphite fails with a math domain error)
             if low == 0 or high == 0:
                 low, high = (-1.0, 0.0) if low < 0 else (0.0, 1.0)
             else:
