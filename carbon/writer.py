@@ -5,8 +5,9 @@ points of up to ``batch_metrics`` of them in one call, then hands the batch to
 one dedicated writer thread, which maps names to paths
 (``storage.paths.metric_file``, once per metric id and remembered) and writes
 each metric's points in one ``WhisperStore.write`` call; a write that finds no
-file creates it from the storage rules and writes again (no stat per write). Points reaching an empty cache wake the loop at
-once instead of at its next idle tick. The
+file creates it from the storage rules and writes again (no stat per write).
+Points reaching an empty cache wake the loop at once instead of at its next
+idle tick. The
 outcome comes back to the reactor thread, which confirms the points in the
 cache, so queries see them the whole time.
 

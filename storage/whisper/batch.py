@@ -168,9 +168,6 @@ class WhisperStore:
         self._folders: set[str] = set()  # parents create() made or found (each mkdir'ed once)
         self._lock = threading.Lock()
 
-    def exists(self, path: str | os.PathLike) -> bool:
-        return os.path.exists(path)
-
     def create(self, path: str | os.PathLike, archives: Sequence[tuple[int, int]],
                x_files_factor: float, aggregation_method: str) -> None:
         """Create a file like whisper.create (with this store's sparse/fallocate choice),

@@ -34,9 +34,6 @@ class FailingStore:
         self.inner = inner
         self.failing = dict.fromkeys(failing, times)
 
-    def exists(self, path):
-        return self.inner.exists(path)
-
     def create(self, *args):
         return self.inner.create(*args)
 
