@@ -7,9 +7,8 @@ one dedicated writer thread, which maps names to paths
 each metric's points in one ``WhisperStore.write`` call; a write that finds no
 file creates it from the storage rules and writes again (no stat per write).
 Points reaching an empty cache wake the loop at once instead of at its next
-idle tick. The
-outcome comes back to the reactor thread, which confirms the points in the
-cache, so queries see them the whole time.
+idle tick. The outcome comes back to the reactor thread, which confirms the
+points in the cache, so queries see them the whole time.
 
 Carbon's rate limits are token buckets on the injected clock:
 ``MAX_UPDATES_PER_SECOND`` (one token per metric written) and
