@@ -237,13 +237,17 @@ def render_graph(
     return paint(scene, fmt), CONTENT_TYPES[fmt]
 
 
-def render_pie(slices: Sequence[Slice], params: Mapping[str, str], fmt: str, tz: tzinfo | None) -> tuple[bytes, str]:
+def render_pie(
+    slices: Sequence[Slice], params: Mapping[str, str], pie: PieOptions, fmt: str, tz: tzinfo | None
+) -> tuple[bytes, str]:
     """A graphite-style pie of ``(name, value)`` slices: ``(body, content type)``.
 
-    Raises :class:`GraphOptionError` for a bad parameter or format.
+    ``params`` give the graph options, ``pie`` the pie's own (parsed from
+    the same parameters). Raises :class:`GraphOptionError` for a bad
+    parameter or format.
     """
     fmt = fmt.lower()
     if fmt not in CONTENT_TYPES:
         raise GraphOptionError("format", fmt, "graphs are drawn as png, svg or pdf")
-    scene = layout_pie(slices, GraphOptions.from_params(params), PieOptions.from_params(params), tz or UTC)
+    scene = layout_pie(slices, GraphOptions.from_params(params), pie, tz or UTC)
     return paint(scene, fmt), CONTENT_TYPES[fmt]

@@ -218,7 +218,7 @@ def _evaluate(evaluator, targets: list[str], parsed: RenderRequest) -> list[Seri
 
 def _pie(evaluator, parsed: RenderRequest) -> tuple[bytes, str]:
     """graphite's pie: targets in order, ``name:value`` ones as they are, others one slice per series."""
-    mode = PieOptions.from_params(parsed.graph_params).mode
+    pie = PieOptions.from_params(parsed.graph_params)
     slices: list[tuple[str, float]] = []
     for target in parsed.targets:
         try:
@@ -228,8 +228,8 @@ def _pie(evaluator, parsed: RenderRequest) -> tuple[bytes, str]:
         if literal is not None:
             slices.append(literal)
         else:
-            slices.extend((s.name, pie_value(s, mode)) for s in _evaluate(evaluator, [target], parsed))
-    body, content_type = render_pie(slices, parsed.graph_params, parsed.format, parsed.tz)
+            slices.extend((s.name, pie_value(s, pie.mode)) for s in _evaluate(evaluator, [target], parsed))
+    body, content_type = render_pie(slices, parsed.graph_params, pie, parsed.format, parsed.tz)
     return _jsonp_svg(body, content_type, parsed)
 
 

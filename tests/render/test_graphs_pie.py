@@ -40,7 +40,7 @@ COLORS = ["#ff0000", "#00ff00", "#0000ff", "#ffff00"]
 def pixels(slices, **params) -> np.ndarray:
     params = {"width": "400", "height": "400", "hideLegend": "true", "colorList": ",".join(COLORS),
               "bgcolor": "black", **params}
-    body, content_type = render_pie(slices, params, "png", UTC)
+    body, content_type = render_pie(slices, params, PieOptions.from_params(params), "png", UTC)
     assert content_type == "image/png"
     return np.asarray(Image.open(io.BytesIO(body)).convert("RGB"))
 
