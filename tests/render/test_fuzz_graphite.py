@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 from oracle import (
+    Data,
     bit_differences,
     carbyne_evaluate,
     differences,
@@ -413,6 +414,14 @@ def test_fuzzed_targets_agree_with_graphite() -> None:
     assert kinds["agree"] >= COUNT // 2, kinds
 
 
+def assert_same_to_the_bit(target: str, data: Data) -> None:
+    """``target`` over ``data`` (0..1200) agrees with graphite-web, every float printed the same."""
+    ours = [observe_carbyne(s) for s in carbyne_evaluate(target, 0, 1200, data)]
+    theirs = [observe_graphite(s) for s in graphite_evaluate(target, 0, 1200, data)]
+    problems = differences(ours, theirs) or bit_differences(ours, theirs)
+    assert not problems, problems
+
+
 #: Values whose exp/log/sin numpy's SIMD routines round differently from Python's math (found by
 #: tests/render/test_fuzz_http.py's byte comparison).
 MATH_DATA = {"a.f.g": (0, 60, [None, -92.29, 39.24, -71.21, -7.49, 34.33, 58.59, -9.36, -0.35, 2.0, 3.0,
@@ -424,10 +433,7 @@ MATH_TARGETS = ["exp(a.f.g)", "sigmoid(a.f.g)", "log(a.f.g,3)", "log(a.f.g)", "l
 @pytest.mark.usefixtures("graphite_web")
 @pytest.mark.parametrize("target", MATH_TARGETS)
 def test_math_functions_give_graphites_floats_to_the_bit(target: str) -> None:
-    ours = [observe_carbyne(s) for s in carbyne_evaluate(target, 0, 1200, MATH_DATA)]
-    theirs = [observe_graphite(s) for s in graphite_evaluate(target, 0, 1200, MATH_DATA)]
-    problems = differences(ours, theirs) or bit_differences(ours, theirs)
-    assert not problems, problems
+    assert_same_to_the_bit(target, MATH_DATA)
 
 
 #: Python's sum starts from 0: graphite's sums and differences of -0.0 are 0.0; its min and max keep
@@ -447,10 +453,7 @@ ZERO_TARGETS = ["maxSeries(a.*.c)", "minSeries(a.*.c)", "rangeOfSeries(a.*.c)", 
 @pytest.mark.usefixtures("graphite_web")
 @pytest.mark.parametrize("target", ZERO_TARGETS)
 def test_sums_of_negative_zero_give_graphites_zero(target: str) -> None:
-    ours = [observe_carbyne(s) for s in carbyne_evaluate(target, 0, 1200, ZERO_DATA)]
-    theirs = [observe_graphite(s) for s in graphite_evaluate(target, 0, 1200, ZERO_DATA)]
-    problems = differences(ours, theirs) or bit_differences(ours, theirs)
-    assert not problems, problems
+    assert_same_to_the_bit(target, ZERO_DATA)
 
 
 #: -0.0 and 0.0 mixed, steps 60 and 120: sorts keep their order, consolidation and seeds add from 0,
@@ -470,10 +473,7 @@ MIXED_ZERO_TARGETS = [
 @pytest.mark.usefixtures("graphite_web")
 @pytest.mark.parametrize("target", MIXED_ZERO_TARGETS)
 def test_mixed_zeros_and_ints_as_graphite_prints_them(target: str) -> None:
-    ours = [observe_carbyne(s) for s in carbyne_evaluate(target, 0, 1200, MIXED_ZERO_DATA)]
-    theirs = [observe_graphite(s) for s in graphite_evaluate(target, 0, 1200, MIXED_ZERO_DATA)]
-    problems = differences(ours, theirs) or bit_differences(ours, theirs)
-    assert not problems, problems
+    assert_same_to_the_bit(target, MIXED_ZERO_DATA)
 
 
 # --- the big run --------------------------------------------------------------------------------
