@@ -377,6 +377,17 @@ def stack_values(series_list: Sequence[Series]) -> np.ndarray:
     return matrix
 
 
+def stack_ints(series_list: Sequence[Series], width: int) -> np.ndarray | None:
+    """``stack_values``' twin for ``int_points``: rows of ``width``, padding not int; None when no series has any."""
+    if all(s.int_points is None for s in series_list):
+        return None
+    rows = np.zeros((len(series_list), width), dtype=bool)
+    for row, s in zip(rows, series_list, strict=True):
+        if s.int_points is not None:
+            row[: len(s.int_points)] = s.int_points[:width]
+    return rows
+
+
 def consolidate_to_max_datapoints(
     series_list: Sequence[Series], max_data_points: int
 ) -> list[Series]:

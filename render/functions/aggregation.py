@@ -177,17 +177,6 @@ def reduced_ints(
     return _pick(cells, picked) & valid.any(axis=0)
 
 
-def stack_ints(series_list: Sequence[Any], width: int) -> np.ndarray | None:
-    """The series' ``int_points`` as rows of ``width`` (padding is not int); None when no series has any."""
-    if all(s.int_points is None for s in series_list):
-        return None
-    rows = np.zeros((len(series_list), width), dtype=bool)
-    for row, s in zip(rows, series_list, strict=True):
-        if s.int_points is not None:
-            row[: len(s.int_points)] = s.int_points[:width]
-    return rows
-
-
 def reduce_values(values: np.ndarray, func: str) -> float | None:
     """One series' values reduced with ``func``; None when graphite says None."""
     result = float(reduce_axis(values.reshape(-1, 1), func, axis=0)[0])

@@ -19,13 +19,12 @@ from render.functions.aggregation import (
     reduced_ints,
     request_x_files_factor,
     safe_power,
-    stack_ints,
 )
 from render.functions.naming import format_path_expressions, node_key
 from render.functions.params import InputError, Param, ParamType
 from render.functions.registry import RequestContext, default_registry, series_function
 from render.functions.special import constant_line
-from render.series import Series, consolidate, normalize, stack_values, whole_ints
+from render.series import Series, consolidate, normalize, stack_ints, stack_values, whole_ints
 
 SERIES_LISTS = Param("seriesLists", ParamType.seriesList, required=True, multiple=True)
 SERIES_LIST = Param("seriesList", ParamType.seriesList, required=True)
