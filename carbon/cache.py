@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 INITIAL_CAPACITY = 16
 _NO_IDS = np.empty(0, dtype=np.int64)
+# pop_many asks the strategy again at most this many times after passing over metrics in flight
+_MAX_PASSES_OVER = 4
 
 
 class _Run:
@@ -148,6 +150,10 @@ class SeriesTablePy:
 
     def pending_mask(self, ids: np.ndarray) -> np.ndarray:
         return np.array([int(i) in self._pending for i in ids], dtype=bool)
+
+    def ready_mask(self, ids: np.ndarray) -> np.ndarray:
+        return np.array([int(i) in self._pending and int(i) not in self._flying for i in ids],
+                        dtype=bool)
 
     def pending_ids(self) -> np.ndarray:
         return np.array(list(self._pending), dtype=np.int64)
@@ -558,9 +564,12 @@ class MetricCache:
 
         Returns ``(ids, offsets, timestamps, values)``: metric ``ids[k]``'s points are
         ``timestamps[offsets[k]:offsets[k + 1]]`` (and the same of ``values``).
+        A metric whose earlier batch is still being written is passed over (its new
+        points wait for a later pass), so one metric's batches reach disk in order.
         """
         parts = []
         taken = 0
+        passed_over = 0
         choose_many = getattr(self.strategy, "choose_many", None)
         while taken < limit and self.table.pending_metrics:
             if choose_many is not None:
@@ -570,6 +579,15 @@ class MetricCache:
                 ids = _NO_IDS if chosen is None else np.array([chosen], dtype=np.int64)
             if not len(ids):
                 break
+            if self.table.flying_metrics:
+                ready = ids[self.table.ready_mask(ids)]
+                if len(ready) < len(ids):
+                    passed_over += 1
+                    if passed_over > _MAX_PASSES_OVER:  # e.g. max: it chooses the same ones again
+                        break
+                    ids = ready
+                    if not len(ids):
+                        continue
             parts.append((ids, *self.table.pop_many(ids)))
             taken += len(ids)
         if not parts:

@@ -2,8 +2,10 @@
 
 The reactor thread chooses metrics (the cache's drain strategy) and pops the
 points of up to ``batch_metrics`` of them in one call, then hands the batch to
-one dedicated writer thread, which maps names to paths
-(``storage.paths.metric_file``, once per metric id and remembered) and writes
+one dedicated writer thread. It pops the next batch while one is being written
+(``MAX_BATCHES_IN_FLIGHT``; metrics in flight are passed over), so the writer
+thread never waits for the reactor between batches. The writer thread maps names
+to paths (``storage.paths.metric_file``, once per metric id and remembered) and writes
 each metric's points in one ``WhisperStore.write`` call; a write that finds no
 file creates it from the storage rules and writes again (no stat per write).
 Points reaching an empty cache wake the loop at once instead of at its next
@@ -50,6 +52,7 @@ from storage.paths import InvalidMetricName, metric_file
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_METRICS = 500
+MAX_BATCHES_IN_FLIGHT = 2  # one being written, the next one waiting for the writer thread
 IDLE_INTERVAL = 0.1
 DEFAULT_REMEMBERED_PATHS = 1 << 18
 
@@ -228,7 +231,7 @@ class Writer:
         self.reject = reject
         self.updates = update_bucket(settings.max_updates_per_second, clock.seconds)
         self.creates = create_bucket(settings.max_creates_per_minute, clock.seconds)
-        self.busy = False
+        self.in_flight = 0  # batches handed to the writer thread and not yet applied
         self.running = False
         self.flushing = False
         self._retried: set[int] = set()
@@ -288,7 +291,7 @@ class Writer:
 
     def _tick(self) -> None:
         self._next_call = None
-        if self.busy or not self.running:
+        if self.in_flight >= MAX_BATCHES_IN_FLIGHT or not self.running:
             return
         if self.flushing and not self.cache and not self.cache.inflight_metrics:
             self._finish_flush()
@@ -299,14 +302,17 @@ class Writer:
             return
         batch = self._take(int(min(allowed, self.settings.batch_metrics)))
         if batch is None:
-            self._schedule(0 if self.flushing and self.cache else self.settings.idle_interval)
+            if not self.in_flight:  # otherwise the batch in flight reschedules when it is over
+                self._schedule(0 if self.flushing and self.cache else self.settings.idle_interval)
             return
         self.updates.take(len(batch.ids))
-        self.busy = True
+        self.in_flight += 1
         d = self.run_blocking(self._write_batch, batch)
         d.addCallback(self._apply)
         d.addErrback(self._batch_failed, batch)
         d.addBoth(self._batch_over)
+        if self.in_flight < MAX_BATCHES_IN_FLIGHT:
+            self._schedule(0)  # take the next batch while this one is written
 
     def _take(self, limit: int) -> Batch | None:
         ids, offsets, timestamps, values = self.cache.pop_many(limit)
@@ -318,11 +324,11 @@ class Writer:
 
     def _points_arrived(self) -> None:
         """The cache went from empty to holding points: write now instead of at the next idle tick."""
-        if self.running and not self.busy:
+        if self.running and self.in_flight < MAX_BATCHES_IN_FLIGHT:
             self._schedule(0)
 
     def _batch_over(self, _: Any) -> None:
-        self.busy = False
+        self.in_flight -= 1
         self._schedule(0)
 
     def _finish_flush(self) -> None:

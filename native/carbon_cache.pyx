@@ -254,6 +254,17 @@ cdef class SeriesTable:
             flags[i] = s != NULL and s.listed
         return out
 
+    def ready_mask(self, const int64_t[::1] ids not None):
+        """For each id, whether it has pending points and none in flight (pop_many takes it)."""
+        cdef Py_ssize_t i, n = ids.shape[0]
+        cdef cnp.ndarray out = np.zeros(n, dtype=np.bool_)
+        cdef cnp.npy_bool* flags = <cnp.npy_bool*>cnp.PyArray_DATA(out)
+        cdef Series* s
+        for i in range(n):
+            s = self._get(ids[i])
+            flags[i] = s != NULL and s.listed and not s.in_flight
+        return out
+
     def pending_ids(self):
         """Ids with pending points, in the order they entered the cache (int64 array)."""
         cdef cnp.ndarray out = np.empty(self.pending_metrics, dtype=np.int64)

@@ -397,3 +397,20 @@ def test_reject_log_is_rate_limited():
         logger.setLevel(old)
     assert len(lines) == 3
     assert "3 more not logged" in lines[-1]
+
+
+@pytest.mark.parametrize("native", [False, True])
+@pytest.mark.parametrize("strategy", ["sorted", "max", "naive", "timesorted"])
+def test_pop_many_passes_over_metrics_in_flight(native, strategy):
+    cache = MetricCache(make_strategy(strategy), native=native)
+    for metric_id in range(5):
+        cache.store(metric_id, 100.0, float(metric_id))
+    first, *_ = cache.pop_many(2)
+    for metric_id in first.tolist():
+        cache.store(metric_id, 110.0, 9.0)  # newer points of metrics in flight
+    second, *_ = cache.pop_many(10)
+    assert sorted(second.tolist()) == sorted(set(range(5)) - set(first.tolist()))
+    assert cache.pop_many(10)[0].tolist() == []  # only metrics in flight are left
+    cache.confirm_many(first)
+    third, _, timestamps, _ = cache.pop_many(10)
+    assert sorted(third.tolist()) == sorted(first.tolist()) and set(timestamps.tolist()) == {110.0}

@@ -227,6 +227,68 @@ def test_points_stay_queryable_while_the_write_is_in_flight(tmp_path):
     assert rig.on_disk("a.b") == {NOW - 60: 1.0}
 
 
+def test_the_next_batch_is_taken_while_one_is_written_without_its_metrics(tmp_path):
+    pending = []
+
+    def run_later(fn, *args):
+        d = defer.Deferred()
+        pending.append((d, fn, args))
+        return d
+
+    rig = Rig(tmp_path, run_blocking=run_later, batch_metrics=2)
+    ids = [rig.put(f"m.n{k}", (NOW - 60, k)) for k in range(6)]
+    rig.writer.start()
+    rig.clock.advance(0)
+    rig.clock.advance(0)
+    assert len(pending) == 2  # one batch being written, the next waiting: no third
+    first = set(pending[0][2][0].ids.tolist())
+    second = set(pending[1][2][0].ids.tolist())
+    assert len(first) == len(second) == 2 and not first & second
+    # newer points of a metric in flight wait until its batch is over
+    early = sorted(first)[0]
+    rig.put(f"m.n{ids.index(early)}", (NOW - 60, 100.0))
+    d, fn, args = pending.pop(0)
+    d.callback(fn(*args))
+    rig.clock.advance(0)
+    assert len(pending) == 2
+    third = set(pending[1][2][0].ids.tolist())
+    assert not third & second
+    while pending:
+        d, fn, args = pending.pop(0)
+        d.callback(fn(*args))
+        rig.clock.advance(0)
+    assert rig.cache.size == 0
+    for k in range(6):
+        expected = 100.0 if ids[k] == early else float(k)
+        assert rig.on_disk(f"m.n{k}") == {NOW - 60: expected}
+
+
+def test_a_metric_written_by_two_batches_keeps_the_later_value(tmp_path):
+    """The value that arrived last wins on disk although its batch was taken while the
+    earlier one was still being written (it waits for that one)."""
+    pending = []
+
+    def run_later(fn, *args):
+        d = defer.Deferred()
+        pending.append((d, fn, args))
+        return d
+
+    rig = Rig(tmp_path, run_blocking=run_later, batch_metrics=1)
+    rig.put("a.b", (NOW - 60, 1))
+    rig.writer.start()
+    rig.clock.advance(0)
+    rig.put("a.b", (NOW - 60, 2))
+    rig.clock.advance(0)
+    assert len(pending) == 1  # the only metric is in flight: nothing else to take
+    d, fn, args = pending.pop(0)
+    d.callback(fn(*args))
+    rig.clock.advance(0)
+    assert len(pending) == 1
+    d, fn, args = pending.pop(0)
+    d.callback(fn(*args))
+    assert rig.on_disk("a.b") == {NOW - 60: 2.0}
+
+
 def test_flush_ignores_rate_limits_by_default(tmp_path):
     rig = Rig(tmp_path, max_updates_per_second=1, max_creates_per_minute=1, strategy="timesorted")
     rig.cache.strategy.min_lag = 3600
