@@ -5,9 +5,10 @@ points of up to ``batch_metrics`` of them in one call, then hands the batch to
 one dedicated writer thread. It pops the next batch while one is being written
 (``MAX_BATCHES_IN_FLIGHT``; metrics in flight are passed over), so the writer
 thread never waits for the reactor between batches. The writer thread maps names
-to paths (``storage.paths.metric_file``, once per metric id and remembered) and writes
-each metric's points in one ``WhisperStore.write`` call; a write that finds no
-file creates it from the storage rules and writes again (no stat per write).
+to paths (``storage.paths.locate_metric``, once per metric id and remembered) and writes
+each metric's points in one ``WhisperStore.write`` call. A file the path check found
+missing is created from the storage rules before its first write; a write that finds
+no file (removed since) creates it and writes again (no stat per write).
 Points reaching an empty cache wake the loop at once instead of at its next
 idle tick. The outcome comes back to the reactor thread, which confirms the
 points in the cache, so queries see them the whole time.
@@ -47,7 +48,7 @@ from twisted.internet import defer
 from twisted.internet.task import LoopingCall
 
 from render.tagquery import TagQueryError
-from storage.paths import InvalidMetricName, metric_file
+from storage.paths import InvalidMetricName, locate_metric
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +237,7 @@ class Writer:
         self.flushing = False
         self._retried: set[int] = set()
         self._paths: dict[int, str] = {}  # writer thread only
+        self._known_dirs: set[str] = set()  # folders the path checks saw (writer thread only)
         self._next_call: Any = None
         self._flushed: list[defer.Deferred] = []
 
@@ -349,9 +351,10 @@ class Writer:
         clock = time.perf_counter
         for k, (metric_id, name) in enumerate(zip(batch.ids.tolist(), batch.names, strict=True)):
             path = self._paths.get(metric_id)
+            missing = False
             if path is None:
                 try:
-                    path = self._path_for(metric_id, name)
+                    path, missing = self._path_for(metric_id, name)
                 except InvalidMetricName as exc:
                     others.append(Outcome(metric_id, name, "bad_name", detail=str(exc)))
                     continue
@@ -359,10 +362,13 @@ class Writer:
             timestamps = batch.timestamps[bounds[k]:bounds[k + 1]]
             values = batch.values[bounds[k]:bounds[k + 1]]
             try:
-                started = clock()
-                try:
-                    count = self.store.write(path, timestamps, values, now=batch.now)
-                except FileNotFoundError:  # no file yet (the write found none: no stat first)
+                if not missing:
+                    started = clock()
+                    try:
+                        count = self.store.write(path, timestamps, values, now=batch.now)
+                    except FileNotFoundError:  # removed since (the write found none: no stat first)
+                        missing = True
+                if missing:
                     if not self.creates.take(1):
                         others.append(Outcome(metric_id, name, "dropped_create"))
                         continue
@@ -383,13 +389,15 @@ class Writer:
                 log.info("wrote %d datapoints for %s in %.5f seconds", count, name, elapsed)
         return BatchOutcome(np.array(written, dtype=np.int64), int(points), seconds, creates, others)
 
-    def _path_for(self, metric_id: int, name: str) -> str:
-        """metric_file, remembered per id (a name's checks and path never change)."""
-        path = metric_file(self.settings.data_dir, name)
+    def _path_for(self, metric_id: int, name: str) -> tuple[str, bool]:
+        """locate_metric, the path remembered per id (a name's checks and path never change)."""
+        if len(self._known_dirs) >= self.settings.max_remembered_paths:
+            self._known_dirs.clear()
+        path, missing = locate_metric(self.settings.data_dir, name, self._known_dirs)
         if len(self._paths) >= self.settings.max_remembered_paths:
             self._paths.clear()
         self._paths[metric_id] = path
-        return path
+        return path, missing
 
     def _create(self, path: str, name: str) -> None:
         self._index_tags(name)

@@ -44,9 +44,11 @@ from posix.mman cimport (
     munmap,
     posix_madvise,
 )
-from posix.stat cimport S_ISREG, struct_stat
+from posix.fcntl cimport O_CLOEXEC, O_CREAT, O_EXCL, O_RDWR
+from posix.fcntl cimport open as open_path
+from posix.stat cimport S_ISREG, fstat, mkdir, struct_stat
 from posix.stat cimport stat as stat_path
-from posix.unistd cimport pread, pwrite
+from posix.unistd cimport close, pread, pwrite, unlink
 
 import os
 
@@ -124,6 +126,7 @@ cdef extern from *:
                                     int count, long long offset) nogil
     int EOPNOTSUPP
     int ENOSYS
+    int EEXIST
 
 cdef int64_t UINT32_LIMIT = 1LL << 32
 cdef unsigned char ZEROS[ZERO_BLOCK]  # static, zero-initialised: the non-sparse data area
@@ -987,6 +990,71 @@ def allocate(int fd, int64_t offset, int64_t length):
         fill_zeros(fd, offset, length)
     elif error:
         raise OSError(error, os.strerror(error))
+
+
+def create_file(path, const unsigned char[::1] header not None, int64_t data_end, bint sparse,
+                bint make_parent):
+    """Create a Whisper file in one call without the GIL: mkdir its folder (when asked; one
+    level, an existing one is fine), open it O_EXCL, write `header`, then give the data area up
+    to `data_end` its blocks (fallocate, written zeros where unsupported) or, `sparse`, write
+    its last byte. Returns (fd, st_dev, st_ino, st_size, st_blocks) of the new file, open
+    read-write. Errors are os's (FileExistsError, FileNotFoundError when a folder above is
+    missing, ...); a file that fails half-way is removed."""
+    cdef bytes encoded = os.fsencode(path)
+    cdef char* name = encoded
+    cdef bytes parent_encoded = os.path.dirname(encoded) or b"."
+    cdef char* parent = parent_encoded
+    cdef int64_t header_size = header.shape[0]
+    cdef int fd = -1, error = 0, code
+    cdef bint fill = False, in_parent = False
+    cdef Status status
+    cdef Io io
+    cdef struct_stat info
+    if header_size == 0 or data_end < header_size:
+        raise ValueError(f"cannot create path={os.fsdecode(encoded)!r}: {header_size}-byte "
+                         f"header, data ending at {data_end}")
+    status.code = STATUS_OK
+    with nogil:
+        if make_parent and mkdir(parent, 0o777) != 0 and errno != EEXIST:
+            error = errno
+            in_parent = True
+        if not error:
+            fd = open_path(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+            if fd < 0:
+                error = errno
+        if fd >= 0:
+            io.fd = fd
+            io.base = NULL
+            io.size = 0
+            code = write_all(&io, &header[0], header_size, 0, &status)
+            if code < 0:
+                error = status.errno_value if status.code == STATUS_OS else EIO
+            elif data_end > header_size:
+                if sparse:
+                    code = write_all(&io, ZEROS, 1, data_end - 1, &status)
+                    if code < 0:
+                        error = status.errno_value if status.code == STATUS_OS else EIO
+                else:
+                    error = carbyne_fallocate(fd, header_size, data_end - header_size)
+                    if error == EOPNOTSUPP or error == ENOSYS:
+                        error = 0
+                        fill = True
+            if not error and not fill and fstat(fd, &info) != 0:
+                error = errno
+    try:
+        if error:
+            raise OSError(error, os.strerror(error), os.fsdecode(encoded if fd >= 0 or not in_parent
+                                                                 else parent_encoded))
+        if fill:
+            fill_zeros(fd, header_size, data_end - header_size)
+            if fstat(fd, &info) != 0:
+                raise OSError(errno, os.strerror(errno), os.fsdecode(encoded))
+    except BaseException:
+        if fd >= 0:
+            close(fd)
+            unlink(name)
+        raise
+    return fd, info.st_dev, info.st_ino, info.st_size, info.st_blocks
 
 
 def pack_points(const int64_t[::1] timestamps, const double[::1] values):

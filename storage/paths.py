@@ -41,7 +41,20 @@ def metric_path(data_dir: str | os.PathLike, metric: str) -> Path:
 
 
 def metric_file(data_dir: str | os.PathLike, metric: str) -> str:
-    """:func:`metric_path` as a str (the carbon writer's form: no Path built per metric)."""
+    """:func:`metric_path` as a str (no Path built per metric)."""
+    return locate_metric(data_dir, metric)[0]
+
+
+def locate_metric(data_dir: str | os.PathLike, metric: str,
+                  known_dirs: set[str] | None = None) -> tuple[str, bool]:
+    """(:func:`metric_file`, whether the check found the file missing): the carbon writer's
+    form, which creates a missing file without trying to open it first.
+
+    ``known_dirs`` (the caller's, kept across calls) holds folders already seen to be real
+    folders inside the data folder; they are not looked at again, and the folders this
+    check sees are added. (A folder replaced by a link after it was seen is not noticed,
+    as one replaced between any check and the write is not.)
+    """
     root = os.fspath(data_dir)
     _check_characters(metric)
     if ";" in metric:
@@ -53,8 +66,7 @@ def metric_file(data_dir: str | os.PathLike, metric: str) -> str:
     size = len(os.fsencode(path))
     if size > MAX_PATH_BYTES:
         raise _invalid(metric, f"the path would be {size} bytes, over the {MAX_PATH_BYTES}-byte limit")
-    _check_inside(root, parts, metric)
-    return path
+    return path, _check_inside(root, parts, metric, known_dirs)
 
 
 def _check_characters(metric: str) -> None:
@@ -92,28 +104,36 @@ def _plain_parts(metric: str) -> tuple[str, ...]:
     return names
 
 
-def _check_inside(root: str, parts: tuple[str, ...], metric: str) -> None:
-    """Refuse paths that existing symbolic links would send outside the data folder.
+def _check_inside(root: str, parts: tuple[str, ...], metric: str,
+                  known_dirs: set[str] | None) -> bool:
+    """Refuse paths that existing symbolic links would send outside the data folder;
+    True when a node is missing (so is the file).
 
     Only a link below the root can do that (no node is ``..``), so the nodes are looked at
     from the root down and the walk ends at the first one missing; only a path going
     through a link is resolved in full.
     """
     current = root
-    for part in parts:
+    last = len(parts) - 1
+    for index, part in enumerate(parts):
         current = os.path.join(current, part)
+        if known_dirs is not None and current in known_dirs:
+            continue
         try:
             mode = os.lstat(current).st_mode
         except OSError:  # missing (or unreadable): nothing below it can be a link
-            return
+            return True
         if stat.S_ISLNK(mode):
             break
+        if known_dirs is not None and index < last and stat.S_ISDIR(mode):
+            known_dirs.add(current)
     else:
-        return
+        return False
     real_root = os.path.realpath(root)
     real_path = os.path.realpath(os.path.join(root, *parts))
     if os.path.commonpath([real_root, real_path]) != real_root:
         raise _invalid(metric, f"the path resolves to {real_path!r}, outside the data directory")
+    return not os.path.lexists(real_path)
 
 
 def _invalid(metric: str, reason: str) -> InvalidMetricName:

@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from . import file, kernels
-from .errors import CorruptWhisperFile
+from .errors import CorruptWhisperFile, InvalidConfiguration
 from .format import Header
 
 _OPEN_FLAGS = getattr(os, "O_CLOEXEC", 0)
@@ -94,17 +94,6 @@ def default_max_mapped_files() -> int:
 def fully_allocated(status: os.stat_result) -> bool:
     """Whether every byte of a regular file has a block (no holes), from its stat."""
     return stat.S_ISREG(status.st_mode) and status.st_blocks * _BLOCK_UNIT >= status.st_size
-
-
-def _make_folder(folder: str) -> None:
-    """Make `folder` if missing: one mkdir when only its last level is missing (the usual case
-    for a new metric), os.makedirs for more."""
-    try:
-        os.mkdir(folder)
-    except FileExistsError:  # there already (or not a folder: the create then says so)
-        pass
-    except FileNotFoundError:
-        os.makedirs(folder, exist_ok=True)
 
 
 @dataclass(eq=False)
@@ -171,26 +160,37 @@ class WhisperStore:
     def create(self, path: str | os.PathLike, archives: Sequence[tuple[int, int]],
                x_files_factor: float, aggregation_method: str) -> None:
         """Create a file like whisper.create (with this store's sparse/fallocate choice),
-        making missing parent folders; refuses an existing file (InvalidConfiguration)."""
+        making missing parent folders; refuses an existing file (InvalidConfiguration).
+
+        The folder, the file, its header and its blocks are made by one kernel call
+        (kernels.create_file) and the file mapped at once, ready for its first write."""
         key = os.fspath(path)
         header = file.plan_create(list(archives), x_files_factor, aggregation_method)
         parent = os.path.dirname(key) or "."
-        if parent not in self._folders:  # most new files start a folder: mkdir first, no failed open
-            _make_folder(parent)
+        sparse = self.sparse and not self.fallocate
+        make_parent = parent not in self._folders  # most new files start a folder: mkdir first
+        try:
+            try:
+                made = kernels.create_file(key, header.packed, header.data_end, sparse, make_parent)
+            except FileNotFoundError:  # folders above missing, or the folder went away meanwhile
+                os.makedirs(parent, exist_ok=True)
+                made = kernels.create_file(key, header.packed, header.data_end, sparse, False)
+        except FileExistsError:
+            raise InvalidConfiguration(f"cannot create path={key!r}: file exists") from None
+        if make_parent:
             if len(self._folders) >= _MAX_FOLDERS:
                 self._folders.clear()
             self._folders.add(parent)
+        fd, device, inode, size, blocks = made
         try:
-            fd = file.create_file(key, header, sparse=self.sparse, fallocate=self.fallocate)
-        except FileNotFoundError:  # the folder went away meanwhile: make it again, once
-            _make_folder(parent)
-            fd = file.create_file(key, header, sparse=self.sparse, fallocate=self.fallocate)
-        try:
-            handle = self._handle_on(fd, key, header, header.packed, os.fstat(fd), writable=True)
+            mapping = self._map_new(fd, device, size, blocks)
         except BaseException:
             os.close(fd)
             raise
-        self._remember(key, handle)
+        if mapping is not None:
+            os.close(fd)
+        self._remember(key, _Handle(fd if mapping is None else mapping, header, header.packed,
+                                    (device, inode), file.unknown_bases(header)))
 
     def write(self, path: str | os.PathLike, timestamps: np.ndarray, values: np.ndarray,
               now: int | None = None) -> int:
@@ -377,20 +377,34 @@ class WhisperStore:
         return _Handle(fd if mapping is None else mapping, header, header_bytes,
                        (status.st_dev, status.st_ino), file.unknown_bases(header))
 
-    def _map(self, fd: int, status: os.stat_result) -> object | None:
-        """The file's mapping, or None where mapping it could ever fault: not allowed, holes,
-        a copy-on-write or unknown filesystem, no address space left, or a size that
-        changed while mapping."""
-        if self.max_mapped_files == 0 or not fully_allocated(status) or status.st_size == 0:
-            return None
-        mappable = self._mappable_devices.get(status.st_dev)
+    def _mappable(self, fd: int, device: int, size: int, blocks: int) -> bool:
+        """Whether mapping the file could never fault: allowed, no holes, not empty, on a
+        filesystem that overwrites in place."""
+        if self.max_mapped_files == 0 or size == 0 or blocks * _BLOCK_UNIT < size:
+            return False
+        mappable = self._mappable_devices.get(device)
         if mappable is None:
             try:
                 mappable = kernels.filesystem_magic(fd) in MAPPABLE_FILESYSTEMS
             except OSError:  # cannot tell: do not map
                 mappable = False
-            self._mappable_devices[status.st_dev] = mappable
-        if not mappable:
+            self._mappable_devices[device] = mappable
+        return mappable
+
+    def _map_new(self, fd: int, device: int, size: int, blocks: int) -> object | None:
+        """The mapping of a file this store created a moment ago (O_EXCL), or None."""
+        if not self._mappable(fd, device, size, blocks):
+            return None
+        try:
+            return kernels.map_file(fd, size)
+        except OSError:  # e.g. ENOMEM at vm.max_map_count: the descriptor path still works
+            return None
+
+    def _map(self, fd: int, status: os.stat_result) -> object | None:
+        """The file's mapping, or None where mapping it could ever fault (see _mappable), no
+        address space is left, or the size changed while mapping."""
+        if not stat.S_ISREG(status.st_mode) or not self._mappable(
+                fd, status.st_dev, status.st_size, status.st_blocks):
             return None
         try:
             mapping = kernels.map_file(fd, status.st_size)

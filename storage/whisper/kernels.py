@@ -23,6 +23,7 @@ unpack_points = _implementation.unpack_points
 read_at = _implementation.read_at
 write_at = _implementation.write_at
 allocate = _implementation.allocate
+create_file = _implementation.create_file
 map_file = _implementation.map_file
 filesystem_magic = _implementation.filesystem_magic
 file_status = _implementation.file_status

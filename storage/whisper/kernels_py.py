@@ -78,6 +78,36 @@ def allocate(fd: int, offset: int, length: int) -> None:
         fill_zeros(fd, offset, length)
 
 
+def create_file(path, header: bytes, data_end: int, sparse: bool,
+                make_parent: bool) -> tuple[int, int, int, int, int]:
+    """mkdir the folder (when asked; an existing one is fine), open the file O_EXCL, write
+    `header`, then allocate the data area up to `data_end` (or, `sparse`, write its last
+    byte). (fd, st_dev, st_ino, st_size, st_blocks); a file that fails half-way is removed."""
+    encoded = os.fsencode(path)
+    if not header or data_end < len(header):
+        raise ValueError(f"cannot create path={os.fsdecode(encoded)!r}: {len(header)}-byte "
+                         f"header, data ending at {data_end}")
+    if make_parent:
+        try:
+            os.mkdir(os.path.dirname(encoded) or b".")
+        except FileExistsError:
+            pass
+    fd = os.open(encoded, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    try:
+        write_at(fd, header, 0)
+        if data_end > len(header):
+            if sparse:
+                write_at(fd, b"\x00", data_end - 1)
+            else:
+                allocate(fd, len(header), data_end - len(header))
+        status = os.fstat(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(encoded)
+        raise
+    return fd, status.st_dev, status.st_ino, status.st_size, status.st_blocks
+
+
 def map_file(fd: int, size: int) -> mmap.mmap:
     """A MAP_SHARED read-write mapping of the first `size` bytes of `fd`'s file, advised
     RANDOM. (Python's mmap keeps a duplicate of the descriptor; the compiled Mapping

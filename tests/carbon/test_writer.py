@@ -104,6 +104,43 @@ def test_writes_every_cached_point_with_the_matching_schema(tmp_path):
     assert len(rig.stats.samples["updateTimes"]) == 2
 
 
+class CountingStore:
+    """A WhisperStore that counts write calls per file name."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.writes = {}
+
+    def create(self, *args):
+        return self.inner.create(*args)
+
+    def write(self, path, timestamps, values, now=None):
+        name = os.path.basename(path)
+        self.writes[name] = self.writes.get(name, 0) + 1
+        return self.inner.write(path, timestamps, values, now)
+
+    def close(self):
+        self.inner.close()
+
+
+def test_a_new_metric_is_created_before_its_first_write_without_a_failed_one(tmp_path):
+    inner = WhisperStore()
+    inner.revalidate_after = 0  # notice the removal at once
+    store = CountingStore(inner)
+    rig = Rig(tmp_path, store=store)
+    rig.put("new.one", (NOW - 60, 1))
+    rig.writer.start()
+    rig.clock.advance(0)
+    assert store.writes == {"one.wsp": 1}
+    assert rig.on_disk("new.one") == {NOW - 60: 1.0}
+    os.unlink(rig.path("new.one"))  # removed while known: the write finds no file, creates it
+    rig.put("new.one", (NOW - 30, 2))
+    rig.clock.advance(1)
+    assert store.writes == {"one.wsp": 3}
+    assert rig.on_disk("new.one") == {NOW - 60: 2.0}
+    assert rig.stats.counters["creates"] == 2
+
+
 def test_duplicates_last_wins_on_disk(tmp_path):
     rig = Rig(tmp_path)
     rig.put("a", (NOW - 60, 1), (NOW - 60, 2), (NOW - 120, 3), (NOW - 60, 4))

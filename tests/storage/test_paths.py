@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storage.paths import MAX_NAME_BYTES, InvalidMetricName, metric_file, metric_path
+from storage.paths import MAX_NAME_BYTES, InvalidMetricName, locate_metric, metric_file, metric_path
 
 
 def test_plain_name_maps_to_nested_wsp(tmp_path):
@@ -176,3 +176,37 @@ def test_links_outside_are_refused_whatever_the_data_dir_holds(tmp_path):
     with pytest.raises(InvalidMetricName, match="outside the data directory"):
         metric_path(data, "file.away.x")
     metric_path(data, "file.loop.x")  # a loop resolves nowhere outside: allowed, as before
+
+
+def test_locate_metric_says_whether_the_file_is_missing(tmp_path):
+    path, missing = locate_metric(tmp_path, "a.b.c")
+    assert missing and path == metric_file(tmp_path, "a.b.c")
+    os.makedirs(os.path.dirname(path))
+    assert locate_metric(tmp_path, "a.b.c")[1]  # its folder is there, the file is not
+    Path(path).write_bytes(b"")
+    assert locate_metric(tmp_path, "a.b.c") == (path, False)
+    inside = tmp_path / "elsewhere"
+    inside.mkdir()
+    (inside / "d.wsp").write_bytes(b"")
+    (tmp_path / "link").symlink_to(inside)  # a link that stays inside is followed
+    assert locate_metric(tmp_path, "link.d")[1] is False
+    assert locate_metric(tmp_path, "link.e")[1] is True
+
+
+def test_known_folders_are_not_looked_at_again_and_links_still_refused(tmp_path):
+    known: set[str] = set()
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    locate_metric(tmp_path, "a.b.c", known)
+    assert known == {str(tmp_path / "a"), str(tmp_path / "a" / "b")}
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    (tmp_path / "a" / "x").symlink_to(outside)
+    with pytest.raises(InvalidMetricName, match="outside the data directory"):
+        locate_metric(tmp_path, "a.x.c", known)
+    assert str(tmp_path / "a" / "x") not in known
+    # a known folder is trusted: its lstat is skipped
+    (tmp_path / "a" / "b").rename(tmp_path / "a" / "moved")
+    (tmp_path / "a" / "b").symlink_to(outside)
+    assert locate_metric(tmp_path, "a.b.c", known)[0] == str(tmp_path / "a" / "b" / "c.wsp")
+    with pytest.raises(InvalidMetricName):
+        locate_metric(tmp_path, "a.b.c")  # without the set the link is seen

@@ -350,3 +350,41 @@ def test_newest_first_out_of_range_floats_agree_in_both():
         want = sorted(set(stamps.astype(np.int64).tolist()), reverse=True)  # numpy's cast
     for implementation in (twin, compiled):
         assert implementation.newest_first(stamps, np.arange(5.0))[0].tolist() == want
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_create_file_matches_the_twin_and_whisper_create(tmp_path, sparse):
+    import whisper
+
+    header = file.plan_create([(10, 360), (60, 1440)], 0.5, "average")
+    reference = tmp_path / "reference.wsp"
+    whisper.create(str(reference), [(10, 360), (60, 1440)], 0.5, "average", sparse=sparse)
+    for implementation in (twin, compiled):
+        path = tmp_path / implementation.__name__ / "new" / "m.wsp"
+        os.makedirs(path.parent.parent)
+        fd, device, inode, size, blocks = implementation.create_file(
+            str(path), header.packed, header.data_end, sparse, True)
+        try:
+            status = os.fstat(fd)
+            assert (device, inode, size, blocks) == (status.st_dev, status.st_ino, status.st_size,
+                                                     status.st_blocks)
+            assert os.pread(fd, 1, 0) == header.packed[:1]  # open for reading and writing
+            os.pwrite(fd, header.packed[:1], 0)
+        finally:
+            os.close(fd)
+        assert path.read_bytes() == reference.read_bytes()
+        assert (blocks * 512 >= size) is not sparse  # fully allocated unless sparse
+        with pytest.raises(FileExistsError):
+            implementation.create_file(str(path), header.packed, header.data_end, sparse, True)
+        with pytest.raises(FileNotFoundError):  # one folder level only
+            implementation.create_file(str(tmp_path / implementation.__name__ / "a" / "b" / "m.wsp"),
+                                       header.packed, header.data_end, sparse, True)
+
+
+def test_a_create_failing_half_way_leaves_no_file(tmp_path):
+    header = file.plan_create([(60, 10)], 0.5, "average")
+    for implementation in (twin, compiled):
+        path = tmp_path / f"{implementation.__name__}.wsp"
+        with pytest.raises(OSError):  # no filesystem gives a file this many blocks
+            implementation.create_file(str(path), header.packed, 1 << 62, False, False)
+        assert not path.exists()
