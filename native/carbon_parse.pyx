@@ -567,9 +567,12 @@ def parse_lines(const uint8_t[::1] chunk not None, object index, double now,
             freelocale(c_locale)
         raise MemoryError("cannot allocate line parser buffers")
     try:
-        with nogil:
-            points = scan_lines(buf, n, now, max_line_length, table, scratch, c_locale,
-                                ids, timestamps, values, events, &nevents)
+        # The scan keeps the GIL. A chunk is one socket read (carbon.protocols.READ_SIZE, well
+        # under a millisecond of scanning); letting go of the GIL here costs the reactor a
+        # second wait per chunk for the writer thread to hand it back (up to the switch
+        # interval), which halved acceptance while the writer was busy.
+        points = scan_lines(buf, n, now, max_line_length, table, scratch, c_locale,
+                            ids, timestamps, values, events, &nevents)
         for k in range(nevents):
             event = &events[k]
             if event.kind != E_UNKNOWN_NAME:
