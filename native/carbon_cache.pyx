@@ -245,24 +245,20 @@ cdef class SeriesTable:
 
     def pending_mask(self, const int64_t[::1] ids not None):
         """For each id, whether it has pending points."""
-        cdef Py_ssize_t i, n = ids.shape[0]
-        cdef cnp.ndarray out = np.zeros(n, dtype=np.bool_)
-        cdef cnp.npy_bool* flags = <cnp.npy_bool*>cnp.PyArray_DATA(out)
-        cdef Series* s
-        for i in range(n):
-            s = self._get(ids[i])
-            flags[i] = s != NULL and s.listed
-        return out
+        return self._mask(ids, False)
 
     def ready_mask(self, const int64_t[::1] ids not None):
         """For each id, whether it has pending points and none in flight (pop_many takes it)."""
+        return self._mask(ids, True)
+
+    cdef _mask(self, const int64_t[::1] ids, bint ready):
         cdef Py_ssize_t i, n = ids.shape[0]
         cdef cnp.ndarray out = np.zeros(n, dtype=np.bool_)
         cdef cnp.npy_bool* flags = <cnp.npy_bool*>cnp.PyArray_DATA(out)
         cdef Series* s
         for i in range(n):
             s = self._get(ids[i])
-            flags[i] = s != NULL and s.listed and not s.in_flight
+            flags[i] = s != NULL and s.listed and not (ready and s.in_flight)
         return out
 
     def pending_ids(self):

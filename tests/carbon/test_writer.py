@@ -242,57 +242,59 @@ def test_a_metric_failing_twice_is_dropped_and_the_writer_goes_on(tmp_path):
     assert rig.on_disk("x.good") == {NOW - 60: 2.0}
 
 
-def test_points_stay_queryable_while_the_write_is_in_flight(tmp_path):
-    pending = []
+class HeldWrites:
+    """A run_blocking that holds each batch until the test lets the oldest one run."""
 
-    def run_later(fn, *args):
+    def __init__(self):
+        self.held = []
+
+    def __call__(self, fn, *args):
         d = defer.Deferred()
-        pending.append((d, fn, args))
+        self.held.append((d, fn, args))
         return d
 
-    rig = Rig(tmp_path, run_blocking=run_later)
+    def ids(self, position):
+        return set(self.held[position][2][0].ids.tolist())
+
+    def finish_oldest(self):
+        d, fn, args = self.held.pop(0)
+        d.callback(fn(*args))
+
+
+def test_points_stay_queryable_while_the_write_is_in_flight(tmp_path):
+    writes = HeldWrites()
+    rig = Rig(tmp_path, run_blocking=writes)
     metric_id = rig.put("a.b", (NOW - 60, 1))
     rig.writer.start()
     rig.clock.advance(0)
     assert rig.cache.inflight_ids() == [metric_id]
     assert rig.cache.datapoints(metric_id) == [(NOW - 60.0, 1.0)]
-    rig.clock.advance(1)  # nothing new is started while a batch is in flight
-    assert len(pending) == 1
-    d, fn, args = pending.pop()
-    d.callback(fn(*args))
+    rig.clock.advance(1)  # the only metric is in flight: nothing else is taken
+    assert len(writes.held) == 1
+    writes.finish_oldest()
     assert rig.cache.datapoints(metric_id) == []
     assert rig.on_disk("a.b") == {NOW - 60: 1.0}
 
 
 def test_the_next_batch_is_taken_while_one_is_written_without_its_metrics(tmp_path):
-    pending = []
-
-    def run_later(fn, *args):
-        d = defer.Deferred()
-        pending.append((d, fn, args))
-        return d
-
-    rig = Rig(tmp_path, run_blocking=run_later, batch_metrics=2)
+    writes = HeldWrites()
+    rig = Rig(tmp_path, run_blocking=writes, batch_metrics=2)
     ids = [rig.put(f"m.n{k}", (NOW - 60, k)) for k in range(6)]
     rig.writer.start()
     rig.clock.advance(0)
     rig.clock.advance(0)
-    assert len(pending) == 2  # one batch being written, the next waiting: no third
-    first = set(pending[0][2][0].ids.tolist())
-    second = set(pending[1][2][0].ids.tolist())
+    assert len(writes.held) == 2  # one batch being written, the next waiting: no third
+    first, second = writes.ids(0), writes.ids(1)
     assert len(first) == len(second) == 2 and not first & second
     # newer points of a metric in flight wait until its batch is over
     early = sorted(first)[0]
     rig.put(f"m.n{ids.index(early)}", (NOW - 60, 100.0))
-    d, fn, args = pending.pop(0)
-    d.callback(fn(*args))
+    writes.finish_oldest()
     rig.clock.advance(0)
-    assert len(pending) == 2
-    third = set(pending[1][2][0].ids.tolist())
-    assert not third & second
-    while pending:
-        d, fn, args = pending.pop(0)
-        d.callback(fn(*args))
+    assert len(writes.held) == 2
+    assert not writes.ids(1) & second
+    while writes.held:
+        writes.finish_oldest()
         rig.clock.advance(0)
     assert rig.cache.size == 0
     for k in range(6):
@@ -303,26 +305,18 @@ def test_the_next_batch_is_taken_while_one_is_written_without_its_metrics(tmp_pa
 def test_a_metric_written_by_two_batches_keeps_the_later_value(tmp_path):
     """The value that arrived last wins on disk although its batch was taken while the
     earlier one was still being written (it waits for that one)."""
-    pending = []
-
-    def run_later(fn, *args):
-        d = defer.Deferred()
-        pending.append((d, fn, args))
-        return d
-
-    rig = Rig(tmp_path, run_blocking=run_later, batch_metrics=1)
+    writes = HeldWrites()
+    rig = Rig(tmp_path, run_blocking=writes, batch_metrics=1)
     rig.put("a.b", (NOW - 60, 1))
     rig.writer.start()
     rig.clock.advance(0)
     rig.put("a.b", (NOW - 60, 2))
     rig.clock.advance(0)
-    assert len(pending) == 1  # the only metric is in flight: nothing else to take
-    d, fn, args = pending.pop(0)
-    d.callback(fn(*args))
+    assert len(writes.held) == 1  # the only metric is in flight: nothing else to take
+    writes.finish_oldest()
     rig.clock.advance(0)
-    assert len(pending) == 1
-    d, fn, args = pending.pop(0)
-    d.callback(fn(*args))
+    assert len(writes.held) == 1
+    writes.finish_oldest()
     assert rig.on_disk("a.b") == {NOW - 60: 2.0}
 
 
