@@ -33,6 +33,11 @@ over the caller's window are cut from the widened read instead of read
 again: whisper would return exactly those values. When the archives differ
 both windows are read, as graphite-web does.
 
+A call with a ``shifts`` hook (``timeStack``) gets its first argument
+evaluated again over the caller's window moved by each offset the hook
+names, as graphite-web re-evaluates it per shift (``shifted=``); each moved
+window is planned and read like any other.
+
 Three kinds of calls read something besides paths, each declared in the
 registry rather than known here by name:
 
@@ -250,7 +255,16 @@ class _Request:
             steps.append(step)
         for _, arg in node.kwargs:
             steps.append(self._plan(arg, window, record))
+        if function.shifts is not None and node.args and _is_expression(node.args[0]):
+            for moved in self._shifted_windows(node, window):
+                self._plan(node.args[0], moved, record)
         return max((s for s in steps if s is not None), default=None)
+
+    def _shifted_windows(self, node: ast.Call, window: Window) -> list[Window]:
+        """The windows a call with a shifts hook evaluates its first argument over again."""
+        args, kwargs = _placeholders(node)
+        offsets = self.registry.shift_offsets(node.name, args, kwargs, self.ctx.with_window(*window))
+        return [(window[0] + offset, window[1] + offset) for offset in offsets]
 
     def _plan_pattern(self, pattern: str, window: Window, record: bool) -> int | None:
         """A path (or a source pattern such as a seriesByTag call's text): its files, its step."""
@@ -419,6 +433,9 @@ class _Request:
             if widened is not None and args[0]:
                 again = args[0] if widened == window else self._evaluate(node.args[0], widened)
             extra["widened"] = again
+        if function.shifts is not None and node.args and _is_expression(node.args[0]) and args[0]:
+            extra["shifted"] = [args[0] if moved == window else self._evaluate(node.args[0], moved)
+                                for moved in self._shifted_windows(node, window)]
         if function.generates is not None:
             targets = self.registry.generated_targets(node.name, args, kwargs, ctx)
             extra["generated"] = self._generated(node.name, targets, window)

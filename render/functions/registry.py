@@ -71,6 +71,11 @@ class RequestContext:
 #: fetch the first series argument over ``[ctx.start - before, ctx.end + after]``.
 WindowHook = Callable[[Mapping[str, Any], RequestContext, int], tuple[int, int]]
 
+#: ``shifts(arguments, ctx) -> offsets``: seconds by which the caller's window is moved for
+#: each re-evaluation of the first series argument, as graphite's ``timeStack`` evaluates it
+#: once per shifted window; the body takes ``shifted=[series over each moved window]``.
+ShiftsHook = Callable[[Mapping[str, Any], RequestContext], Sequence[int]]
+
 #: ``generates(arguments, ctx) -> targets``: the targets (graphite target
 #: strings) a call needs evaluated over ``ctx``'s window, computed from its
 #: evaluated arguments (``applyByNode``'s filled-in templates, ...). The
@@ -90,6 +95,7 @@ class SeriesFunction:
     aliases: tuple[str, ...] = ()
     aggregator: bool = False
     window: WindowHook | None = None
+    shifts: ShiftsHook | None = None
     generates: GenerateHook | None = None
     events_param: str | None = None
     source_pattern: bool = False
@@ -126,12 +132,16 @@ def series_function(
     aliases: Sequence[str] = (),
     aggregator: bool = False,
     window: WindowHook | None = None,
+    shifts: ShiftsHook | None = None,
     generates: GenerateHook | None = None,
     events_param: str | None = None,
     source_pattern: bool = False,
 ) -> Callable[[Callable[..., list[Series]]], SeriesFunction]:
     """Declare a render function (see the module docstring).
 
+    ``shifts``: the first series argument is evaluated again over the caller's
+    window moved by each offset (see :data:`ShiftsHook`); the body takes them as
+    keyword-only ``shifted``.
     ``generates``: the call needs other targets evaluated (see
     :data:`GenerateHook`); the body takes them as keyword-only ``generated``.
     ``events_param``: the parameter holding event tags; the evaluator plans an
@@ -150,6 +160,7 @@ def series_function(
             aliases=tuple(aliases),
             aggregator=aggregator,
             window=window,
+            shifts=shifts,
             generates=generates,
             events_param=events_param,
             source_pattern=source_pattern,
@@ -276,6 +287,7 @@ class Registry:
         kwargs: Mapping[str, Any] | None = None,
         widened: Sequence[Series] | None = None,
         generated: Mapping[str, Sequence[Series]] | None = None,
+        shifted: Sequence[Sequence[Series]] | None = None,
     ) -> list[Series]:
         """Bind, validate and run ``name`` over already evaluated arguments.
 
@@ -284,11 +296,16 @@ class Registry:
         The function falls back to the request-window series without it.
         ``generated`` maps each target :meth:`generated_targets` named to its
         series (only for functions with a ``generates`` hook, and required).
+        ``shifted`` holds the first series argument over each window
+        :meth:`shift_offsets` named (only for functions with a shifts hook; the
+        function falls back to the request-window series without it).
         """
         bound = self.bind(name, args, kwargs)
         function = bound.function
         if function.window is None and widened is not None:
             raise ValueError(f"cannot call {name} widened=...: it declares no window")
+        if function.shifts is None and shifted is not None:
+            raise ValueError(f"cannot call {name} shifted=...: it declares no shifts")
         if function.generates is None and generated is not None:
             raise ValueError(f"cannot call {name} generated=...: it generates no targets")
         if function.generates is not None and generated is None:
@@ -296,6 +313,8 @@ class Registry:
         extra: dict[str, Any] = {}
         if function.window is not None:
             extra["widened"] = None if widened is None else list(widened)
+        if function.shifts is not None:
+            extra["shifted"] = None if shifted is None else [list(series) for series in shifted]
         if generated is not None:
             extra["generated"] = {target: list(series) for target, series in generated.items()}
         return function.body(ctx, *bound.values, **extra)
@@ -315,6 +334,15 @@ class Registry:
         if bound.function.events_param is None:
             return None
         return tuple(bound.arguments[bound.function.events_param])
+
+    def shift_offsets(self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any] | None,
+                      ctx: RequestContext) -> list[int]:
+        """The offsets (seconds) of the windows a call's first series argument is evaluated
+        over again (see ShiftsHook); empty when the function declares none."""
+        bound = self.bind(name, args, kwargs, check_series=False)
+        if bound.function.shifts is None:
+            return []
+        return [int(offset) for offset in bound.function.shifts(bound.arguments, ctx)]
 
     def window(
         self,

@@ -874,34 +874,9 @@ def _stack_unit(time_shift_unit: str) -> str:
     return "-" + time_shift_unit if time_shift_unit[0].isdigit() else time_shift_unit
 
 
-def _time_stack_window(arguments: Mapping[str, Any], ctx: RequestContext, step: int) -> tuple[int, int]:
+def _time_stack_shifts(arguments: Mapping[str, Any], ctx: RequestContext) -> list[int]:
     delta = interval_seconds(_stack_unit(arguments["timeShiftUnit"]))
-    shifts = [delta * k for k in range(int(arguments["timeShiftStart"]), int(arguments["timeShiftEnd"]))]
-    if not shifts:
-        return 0, 0
-    return max(0, -min(shifts)), max(0, max(shifts))
-
-
-def _aligned_fetch(from_time: int, until_time: int, step: int) -> tuple[int, int]:
-    """whisper's ``(from, until)`` of a fetch over ``[from_time, until_time]`` at ``step``."""
-    first = from_time - from_time % step + step
-    until = until_time - until_time % step + step
-    return first, until + step if first == until else until
-
-
-def _window_slice(series: Series, from_time: int, until_time: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """The values ``series`` holds for a fetch over ``[from_time, until_time]``, NaN outside it, and their int marks."""
-    first, until = _aligned_fetch(from_time, until_time, series.step)
-    count = (until - first) // series.step
-    offset = (first - series.start) // series.step
-    out = np.full(count, np.nan)
-    ints = None if series.int_points is None else np.zeros(count, dtype=bool)
-    lo, hi = max(offset, 0), min(offset + count, len(series.values))
-    if lo < hi:
-        out[lo - offset : hi - offset] = series.values[lo:hi]
-        if ints is not None:
-            ints[lo - offset : hi - offset] = series.int_points[lo:hi]
-    return out, ints
+    return [delta * k for k in range(int(arguments["timeShiftStart"]), int(arguments["timeShiftEnd"]))]
 
 
 @series_function(
@@ -914,7 +889,7 @@ def _window_slice(series: Series, from_time: int, until_time: int) -> tuple[np.n
         Param("timeShiftStart", ParamType.integer, default=0),
         Param("timeShiftEnd", ParamType.integer, default=7),
     ],
-    window=_time_stack_window,
+    shifts=_time_stack_shifts,
 )
 def time_stack(
     ctx: RequestContext,
@@ -923,39 +898,32 @@ def time_stack(
     time_shift_start: int = 0,
     time_shift_end: int = 7,
     *,
-    widened: list[Series] | None = None,
+    shifted: list[list[Series]] | None = None,
 ) -> list[Series]:
     """The series shifted back by ``timeShiftUnit`` times each of ``timeShiftStart`` .. ``timeShiftEnd - 1``.
 
     ``timeStack(x, "1d", 0, 7)`` draws today and each of the six days
-    before over today's range (e.g. to feed ``averageSeries``). Every copy
-    is relabelled onto the range of the first series.
-
-    The data comes from one read covering every shifted range, cut per
-    shift; where that read comes from a coarser archive than a read of the
-    shifted range alone would, values differ from graphite-web's.
+    before over today's range (e.g. to feed ``averageSeries``). As in
+    graphite, the first argument is evaluated anew over each shifted range
+    (so ``timeStack(integral(x), ...)`` integrates each day from its own
+    start) and every copy is relabelled onto the range of the first series.
     """
     if not series_list:
         return []
     unit = _stack_unit(time_shift_unit)
-    delta = interval_seconds(unit)
     anchor = series_list[0]
-    source = series_list if widened is None else widened
+    shifts = range(int(time_shift_start), int(time_shift_end))
+    if shifted is None:  # called without an evaluator: only the unshifted data is at hand
+        delta = interval_seconds(unit)
+        shifted = [series_list if delta * k == 0 else
+                   [s.copy(values=np.full(len(s.values), np.nan), int_points=None) for s in series_list]
+                   for k in shifts]
     result = []
-    for k in range(int(time_shift_start), int(time_shift_end)):
-        shift = delta * k
-        for s in source:
-            if widened is not None:
-                values, ints = _window_slice(s, ctx.start + shift, min(ctx.end + shift, ctx.now))
-            elif shift == 0:  # only the unshifted data is at hand
-                values, ints = s.values, s.int_points
-            else:
-                values, ints = np.full(len(s.values), np.nan), None
+    for k, evaluated in zip(shifts, shifted, strict=True):
+        for s in evaluated:
             name = f"timeShift({s.name}, {unit}, {k})"
-            result.append(
-                s.copy(name=name, path_expression=name, start=anchor.start, end=anchor.end, values=values,
-                       tags={**s.tags, "timeShiftUnit": unit, "timeShift": k}, int_points=ints)
-            )
+            result.append(s.copy(name=name, path_expression=name, start=anchor.start, end=anchor.end,
+                                 tags={**s.tags, "timeShiftUnit": unit, "timeShift": k}))
     return result
 
 

@@ -115,7 +115,8 @@ def _scalar(node: ast.Arg) -> Any:
 
 
 def evaluate(node: ast.Arg, ctx: RequestContext, data: Data) -> Any:
-    """Evaluate one AST node the way Carbyne's evaluator plans it: widened windows, then call."""
+    """Evaluate one AST node the way Carbyne's evaluator plans it: widened and shifted windows,
+    then call."""
     if isinstance(node, ast.PathExpr):
         return fetch_series(data, node.text, ctx)
     if not isinstance(node, ast.Call):
@@ -129,7 +130,11 @@ def evaluate(node: ast.Arg, ctx: RequestContext, data: Data) -> Any:
         step = max(s.step for s in args[0])
         before, after = registry.window(node.name, args, kwargs, ctx, step)
         widened = evaluate(node.args[0], ctx.with_window(ctx.start - before, ctx.end + after), data)
-    return registry.call(node.name, ctx, args, kwargs, widened=widened)
+    shifted = None
+    if function.shifts is not None and args and isinstance(args[0], list) and args[0]:
+        shifted = [evaluate(node.args[0], ctx.with_window(ctx.start + offset, ctx.end + offset), data)
+                   for offset in registry.shift_offsets(node.name, args, kwargs, ctx)]
+    return registry.call(node.name, ctx, args, kwargs, widened=widened, shifted=shifted)
 
 
 def parse_target(target: str) -> ast.Expr:

@@ -36,12 +36,19 @@ def test_like_graphite(data_dir, graphite, targets, window) -> None:  # noqa: F8
     assert_like_graphite(data_dir, graphite, targets, window)
 
 
-def test_time_stack_reaching_a_coarser_archive_differs_from_graphite(data_dir, graphite) -> None:  # noqa: F811
-    """Known limitation: one read over every shift takes the coarser archive for all of them.
+STACKED_CALLS = [
+    # each shifted range is read on its own, so each copy keeps the archive graphite's does
+    ['timeStack(srv.web1.cpu,"20min",0,3)'],
+    # a call inside is evaluated anew per shift: each copy integrates / averages from its own start
+    ['timeStack(integral(srv.web1.cpu),"10min",0,3)'],
+    ['timeStack(movingAverage(srv.*.cpu,3),"5min",1,3)'],
+    ['timeStack(nonNegativeDerivative(srv.db1.cpu),"1h",0,2)', 'timeStack(timeShift(srv.web2.cpu,"5min"),"10min",0,2)'],
+    ['sumSeries(timeStack(summarize(srv.web1.cpu,"5min","sum"),"15min",0,3))'],
+]
 
-    graphite-web reads each shifted range on its own, so its unshifted copy
-    keeps the 10 s archive; the registry's window hook plans one window per
-    call. Fixing it needs a hook returning one window per shift.
-    """
-    with pytest.raises(AssertionError, match="step"):
-        assert_like_graphite(data_dir, graphite, ['timeStack(srv.web1.cpu,"20min",0,3)'], RECENT)
+
+@pytest.mark.parametrize("window", [RECENT, LONG], ids=["recent", "long"])
+@pytest.mark.parametrize("targets", STACKED_CALLS, ids=lambda t: " & ".join(t))
+def test_time_stack_evaluates_its_argument_per_shift_like_graphite(data_dir, graphite, targets,  # noqa: F811
+                                                                   window) -> None:
+    assert_like_graphite(data_dir, graphite, targets, window)

@@ -97,9 +97,6 @@ KNOWN: dict[str, tuple[str, frozenset[str]]] = {
                         frozenset({"options"})),
     "shared-tags": ("graphite-web's areaBetween and holtWintersConfidence* give both series one tags dict: "
                     "tagging one tags the other", frozenset({"tags"})),
-    "timeStack-call": ("Carbyne evaluates timeStack's argument once over the widened window and cuts it; "
-                       "graphite-web evaluates it per shift, which differs for a call that is not "
-                       "point by point (integral, mostDeviant...)", frozenset({"*"})),
 }
 
 
@@ -283,8 +280,6 @@ class TargetMaker:
             self.known.add("stacked-options")
         if name in ("areaBetween", "holtWintersConfidenceBands", "holtWintersConfidenceArea"):
             self.known.add("shared-tags")
-        if name == "timeStack" and "(" in parts[0]:
-            self.known.add("timeStack-call")
 
     def call(self, function: Any, depth: int) -> str:
         rng = self.rng

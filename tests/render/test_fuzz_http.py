@@ -55,10 +55,6 @@ def requests(seed: int, count: int) -> list[tuple[dict[str, Any], frozenset[str]
     for _ in range(count):
         maker.known = set()
         target = maker.target()
-        if "timeStack(" in target:
-            # shifts older than a file's retention: graphite-web's whisper read gives no series for
-            # them, Carbyne's one widened read gives series without values (an evaluator matter)
-            maker.known.add("timeStack-retention")
         start, end = random_window(rng)
         params = {"target": target, "from": str(BASE + start), "until": str(BASE + end), "now": str(NOW),
                   **rng.choice(VARIANTS)}

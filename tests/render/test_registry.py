@@ -102,6 +102,9 @@ def test_python_signature_matches_params(name: str) -> None:
     if function.window is not None:
         widened = parameters.pop()
         assert (widened.name, widened.kind, widened.default) == ("widened", inspect.Parameter.KEYWORD_ONLY, None)
+    if function.shifts is not None:
+        shifted = parameters.pop()
+        assert (shifted.name, shifted.kind, shifted.default) == ("shifted", inspect.Parameter.KEYWORD_ONLY, None)
     if function.generates is not None:
         generated = parameters.pop()
         assert (generated.name, generated.kind) == ("generated", inspect.Parameter.KEYWORD_ONLY)
