@@ -44,6 +44,8 @@ STACKED_CALLS = [
     ['timeStack(movingAverage(srv.*.cpu,3),"5min",1,3)'],
     ['timeStack(nonNegativeDerivative(srv.db1.cpu),"1h",0,2)', 'timeStack(timeShift(srv.web2.cpu,"5min"),"10min",0,2)'],
     ['sumSeries(timeStack(summarize(srv.web1.cpu,"5min","sum"),"15min",0,3))'],
+    # shifts older than the files' retention give no series, as whisper reads nothing there
+    ['timeStack(srv.*.cpu,"2d",0,3)', 'timeStack(integral(srv.db1.cpu),"400d",0,2)'],
 ]
 
 
