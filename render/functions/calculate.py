@@ -554,13 +554,19 @@ class _Forecast:
         self.start = source.start + bootstrap
         self.predictions = np.array(predictions[skip:], dtype=np.float64)
         self.deviations = np.array(deviations[skip:], dtype=np.float64)
+        # the first prediction is the first value itself, an int where graphite's was one
+        self.prediction_ints = None
+        if skip == 0 and len(self.predictions) and source.int_points is not None and source.int_points[0]:
+            self.prediction_ints = np.zeros(len(self.predictions), dtype=bool)
+            self.prediction_ints[0] = not np.isnan(self.predictions[0])
         # graphite adds both tags to the source series' own tags, which every result then shares
         self.tags = {**source.tags, "holtWintersForecast": 1, "holtWintersDeviation": 1}
 
-    def series(self, name: str, values: np.ndarray, tags: Mapping[str, Any], path_expression: str) -> Series:
+    def series(self, name: str, values: np.ndarray, tags: Mapping[str, Any], path_expression: str,
+               int_points: np.ndarray | None = None) -> Series:
         s = self.source
         return Series(name, self.start, s.end, s.step, values, tags=tags, path_expression=path_expression,
-                      x_files_factor=s.x_files_factor)
+                      x_files_factor=s.x_files_factor, int_points=int_points)
 
     def bands(self, delta: int) -> tuple[np.ndarray, np.ndarray]:
         """(lower, upper): the forecast ∓ ``delta`` deviations; missing where the forecast is."""
@@ -595,7 +601,7 @@ def holt_winters_forecast(
     result = []
     for forecast in _forecasts("holtWintersForecast", series_list, bootstrap_interval, seasonality, widened):
         name = f"holtWintersForecast({forecast.source.name})"
-        result.append(forecast.series(name, forecast.predictions, forecast.tags, name))
+        result.append(forecast.series(name, forecast.predictions, forecast.tags, name, forecast.prediction_ints))
     return result
 
 

@@ -50,6 +50,9 @@ WRAPPERS = [
 TARGETS = sorted({w % s for w in WRAPPERS for s in SOURCES}) + [
     "countSeries()", "exponentialMovingAverage(transformNull(a.b.c,0),1)", "identity('x')",
     "constantLine(100)", "threshold(7,'t')", "aggregate(a.b.*,'count')",
+    # the first forecast is the first value itself (its bootstrap shorter than one step)
+    "holtWintersForecast(countSeries(),'2min')", "holtWintersForecast(transformNull(a.b.*),'30s')",
+    "holtWintersConfidenceBands(countSeries(),3,'2min')",
 ]
 
 
