@@ -8,7 +8,7 @@ GIL and without a Python object per line; Python is entered only for names the
 spelling table has not seen and for rejects.
 """
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
-from libc.stdlib cimport free, malloc, realloc
+from libc.stdlib cimport free, malloc, qsort, realloc
 from libc.string cimport memchr, memcmp, memcpy, memset
 
 import numpy as np
@@ -237,6 +237,7 @@ cdef inline bint is_space(uint8_t c) noexcept nogil:
 
 cdef extern from *:
     int count_trailing_zeros "__builtin_ctzll"(unsigned long long x) nogil
+    void prefetch "__builtin_prefetch"(const void* address) nogil
 
 # Bytes 0x21 in every lane, and the lanes' high bits: for spotting a byte <= 0x20 eight at a time.
 cdef uint64_t LANES_0x21 = 0x2121212121212121ULL
@@ -442,12 +443,23 @@ cdef Py_ssize_t count_lines(const uint8_t* buf, Py_ssize_t n) noexcept nogil:
     return lines
 
 
+cdef struct Name:
+    # where a point's line and name are, for the lookup after the scan
+    Py_ssize_t line_start
+    Py_ssize_t line_end
+    Py_ssize_t name_start
+    Py_ssize_t name_end
+
+
 cdef Py_ssize_t scan_lines(
         const uint8_t* buf, Py_ssize_t n, double now, Py_ssize_t max_line_length,
         SpellingTable table, char* scratch, locale_t c_locale,
-        int64_t* ids, double* timestamps, double* values,
+        int64_t* ids, double* timestamps, double* values, Name* names,
         Event* events, Py_ssize_t* event_count) noexcept nogil:
-    """First pass: every line to a point or an event; returns the number of points."""
+    """First pass: every line to a point or an event; returns the number of points.
+
+    A point's id is left as its name's hash (its table slot prefetched) for resolve_names:
+    looking the names up after the scan lets their cache misses overlap."""
     cdef Py_ssize_t pos = 0, start, end, points = 0, nevents = 0
     cdef Py_ssize_t f_start[3]
     cdef Py_ssize_t f_end[3]
@@ -455,7 +467,7 @@ cdef Py_ssize_t scan_lines(
     cdef const void* hit
     cdef double value, timestamp
     cdef int reason
-    cdef int64_t metric_id
+    cdef uint64_t hashed
     while pos < n:
         start = pos
         hit = memchr(buf + pos, 10, n - pos)
@@ -496,20 +508,15 @@ cdef Py_ssize_t scan_lines(
                 elif isinf(value):
                     reason = R_INF
                 else:
-                    metric_id = table.find(
-                        buf + f_start[0], f_end[0] - f_start[0],
-                        hash_bytes(buf + f_start[0], f_end[0] - f_start[0], table.seed))
-                    ids[points] = metric_id
+                    hashed = hash_bytes(buf + f_start[0], f_end[0] - f_start[0], table.seed)
+                    prefetch(&table.slots[hashed & <uint64_t>table.mask])
+                    ids[points] = <int64_t>hashed
+                    names[points].line_start = start
+                    names[points].line_end = end
+                    names[points].name_start = f_start[0]
+                    names[points].name_end = f_end[0]
                     timestamps[points] = timestamp
                     values[points] = value
-                    if metric_id < 0:
-                        events[nevents].kind = E_UNKNOWN_NAME
-                        events[nevents].line_start = start
-                        events[nevents].line_end = end
-                        events[nevents].name_start = f_start[0]
-                        events[nevents].name_end = f_end[0]
-                        events[nevents].point = points
-                        nevents += 1
                     points += 1
                     continue
         events[nevents].kind = reason
@@ -518,6 +525,33 @@ cdef Py_ssize_t scan_lines(
         nevents += 1
     event_count[0] = nevents
     return points
+
+
+cdef int compare_events(const void* a, const void* b) noexcept nogil:
+    cdef Py_ssize_t x = (<const Event*>a).line_start
+    cdef Py_ssize_t y = (<const Event*>b).line_start
+    return (x > y) - (x < y)
+
+
+cdef Py_ssize_t resolve_names(const uint8_t* buf, SpellingTable table, int64_t* ids, const Name* names,
+                              Py_ssize_t points, Event* events, Py_ssize_t nevents) noexcept nogil:
+    """Second pass: each point's hash in ``ids`` becomes its metric id, or -1 and an
+    E_UNKNOWN_NAME event (after the scan's events); returns the events' new count."""
+    cdef Py_ssize_t k
+    cdef int64_t metric_id
+    for k in range(points):
+        metric_id = table.find(buf + names[k].name_start, names[k].name_end - names[k].name_start,
+                               <uint64_t>ids[k])
+        ids[k] = metric_id
+        if metric_id < 0:
+            events[nevents].kind = E_UNKNOWN_NAME
+            events[nevents].line_start = names[k].line_start
+            events[nevents].line_end = names[k].line_end
+            events[nevents].name_start = names[k].name_start
+            events[nevents].name_end = names[k].name_end
+            events[nevents].point = k
+            nevents += 1
+    return nevents
 
 
 cdef bytes line_sample(const uint8_t* buf, Py_ssize_t start, Py_ssize_t end, Py_ssize_t raw_limit):
@@ -546,9 +580,10 @@ def parse_lines(const uint8_t[::1] chunk not None, object index, double now,
     cdef Py_ssize_t n = chunk.shape[0]
     cdef const uint8_t* buf = &chunk[0] if n else <const uint8_t*>b""
     cdef Py_ssize_t capacity = count_lines(buf, n) if n else 0
-    cdef Py_ssize_t points, nevents = 0, k, dropped = 0
+    cdef Py_ssize_t points, nevents = 0, scanned, k, dropped = 0
     cdef Py_ssize_t too_long_sample = min(<Py_ssize_t>SAMPLE_BYTES, max_line_length + 1)
     cdef Event* events = <Event*>malloc((capacity + 1) * sizeof(Event))
+    cdef Name* names = <Name*>malloc((capacity + 1) * sizeof(Name))
     cdef char* scratch = <char*>malloc((n if n < max_line_length else max_line_length) + 2)
     cdef locale_t c_locale = newlocale(LC_ALL_MASK, b"C", <locale_t>NULL)
     cdef cnp.ndarray ids_array = np.empty(capacity, dtype=np.int64)
@@ -560,8 +595,9 @@ def parse_lines(const uint8_t[::1] chunk not None, object index, double now,
     cdef int64_t metric_id
     cdef Event* event
     cdef list rejects = []
-    if events == NULL or scratch == NULL or c_locale == NULL:
+    if events == NULL or names == NULL or scratch == NULL or c_locale == NULL:
         free(events)
+        free(names)
         free(scratch)
         if c_locale != NULL:
             freelocale(c_locale)
@@ -572,7 +608,11 @@ def parse_lines(const uint8_t[::1] chunk not None, object index, double now,
         # second wait per chunk for the writer thread to hand it back (up to the switch
         # interval), which halved acceptance while the writer was busy.
         points = scan_lines(buf, n, now, max_line_length, table, scratch, c_locale,
-                            ids, timestamps, values, events, &nevents)
+                            ids, timestamps, values, names, events, &nevents)
+        scanned = nevents
+        nevents = resolve_names(buf, table, ids, names, points, events, nevents)
+        if 0 < scanned < nevents:  # back to line order: rejects are reported as they came
+            qsort(events, nevents, sizeof(Event), compare_events)
         for k in range(nevents):
             event = &events[k]
             if event.kind != E_UNKNOWN_NAME:
@@ -596,6 +636,7 @@ def parse_lines(const uint8_t[::1] chunk not None, object index, double now,
             ids[event.point] = metric_id
     finally:
         free(events)
+        free(names)
         free(scratch)
         freelocale(c_locale)
     ids_array = ids_array[:points]
@@ -1035,6 +1076,7 @@ def parse_pickle_points(const uint8_t[::1] payload not None, object index, doubl
     cdef cnp.ndarray ts_array
     cdef cnp.ndarray value_array
     cdef int64_t* ids
+    cdef uint64_t* hashes
     cdef double* timestamps
     cdef double* values
     cdef int64_t metric_id
@@ -1062,6 +1104,13 @@ def parse_pickle_points(const uint8_t[::1] payload not None, object index, doubl
         ids = <int64_t*>cnp.PyArray_DATA(ids_array)
         timestamps = <double*>cnp.PyArray_DATA(ts_array)
         values = <double*>cnp.PyArray_DATA(value_array)
+        # Two passes: hash every name and prefetch its slot, then look them up. A frame's
+        # lookups are independent memory reads; issued together their cache misses overlap.
+        hashes = <uint64_t*>ids  # the ids array holds each name's hash until its id replaces it
+        for k in range(count):
+            entry = &d.entries[k]
+            hashes[k] = hash_bytes(d.p + entry.start, entry.length, table.seed)
+            prefetch(&table.slots[hashes[k] & <uint64_t>table.mask])
         for k in range(count):
             entry = &d.entries[k]
             timestamp = entry.first
@@ -1071,8 +1120,7 @@ def parse_pickle_points(const uint8_t[::1] payload not None, object index, doubl
                 return None
             timestamps[k] = timestamp
             values[k] = entry.second
-            metric_id = table.find(d.p + entry.start, entry.length,
-                                   hash_bytes(d.p + entry.start, entry.length, table.seed))
+            metric_id = table.find(d.p + entry.start, entry.length, hashes[k])
             ids[k] = metric_id
             if metric_id < 0:
                 missing += 1
