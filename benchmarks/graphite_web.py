@@ -1,29 +1,19 @@
-"""graphite-web 1.1.10 (the test extra) made importable and Django configured, for benchmarks."""
+"""graphite-web 1.1.10 (the test extra) for the benchmarks, set up by the tests' oracle.
+
+tests/render/oracle.py is the one place that makes graphite-web importable and
+configures Django (it must work when a test file runs as a script, where this
+package is not importable); the benchmarks borrow it.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import importlib.metadata
-import os
 import sys
-import tempfile
+from pathlib import Path
 
+_ORACLE_FOLDER = str(Path(__file__).resolve().parents[1] / "tests" / "render")
+if _ORACLE_FOLDER not in sys.path:
+    sys.path.append(_ORACLE_FOLDER)
 
-def setup_graphite_web() -> None:
-    """Put graphite-web's webapp on ``sys.path`` and set Django up once, storage in a temp folder."""
-    webapp = str(importlib.metadata.distribution("graphite-web").locate_file("opt/graphite/webapp"))
-    if webapp not in sys.path:
-        sys.path.append(webapp)
-    from django.conf import settings
+from oracle import ensure_graphite as setup_graphite_web  # noqa: E402
 
-    if settings.configured:
-        return
-    if "GRAPHITE_STORAGE_DIR" not in os.environ:
-        storage = tempfile.mkdtemp(prefix="carbyne-bench-graphite-")
-        os.makedirs(os.path.join(storage, "log", "webapp"))
-        os.environ["GRAPHITE_STORAGE_DIR"] = storage
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "graphite.settings")
-    import django
-
-    with contextlib.redirect_stdout(None), contextlib.redirect_stderr(None):
-        django.setup()
+__all__ = ["setup_graphite_web"]
