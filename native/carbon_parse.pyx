@@ -443,23 +443,16 @@ cdef Py_ssize_t count_lines(const uint8_t* buf, Py_ssize_t n) noexcept nogil:
     return lines
 
 
-cdef struct Name:
-    # where a point's line and name are, for the lookup after the scan
-    Py_ssize_t line_start
-    Py_ssize_t line_end
-    Py_ssize_t name_start
-    Py_ssize_t name_end
-
-
 cdef Py_ssize_t scan_lines(
         const uint8_t* buf, Py_ssize_t n, double now, Py_ssize_t max_line_length,
         SpellingTable table, char* scratch, locale_t c_locale,
-        int64_t* ids, double* timestamps, double* values, Name* names,
+        int64_t* ids, double* timestamps, double* values, Event* names,
         Event* events, Py_ssize_t* event_count) noexcept nogil:
     """First pass: every line to a point or an event; returns the number of points.
 
-    A point's id is left as its name's hash (its table slot prefetched) for resolve_names:
-    looking the names up after the scan lets their cache misses overlap."""
+    A point's id is left as its name's hash (its table slot prefetched) and ``names`` holds
+    the E_UNKNOWN_NAME event it raises if resolve_names does not find it: looking the names
+    up after the scan lets their cache misses overlap."""
     cdef Py_ssize_t pos = 0, start, end, points = 0, nevents = 0
     cdef Py_ssize_t f_start[3]
     cdef Py_ssize_t f_end[3]
@@ -511,10 +504,12 @@ cdef Py_ssize_t scan_lines(
                     hashed = hash_bytes(buf + f_start[0], f_end[0] - f_start[0], table.seed)
                     prefetch(&table.slots[hashed & <uint64_t>table.mask])
                     ids[points] = <int64_t>hashed
+                    names[points].kind = E_UNKNOWN_NAME
                     names[points].line_start = start
                     names[points].line_end = end
                     names[points].name_start = f_start[0]
                     names[points].name_end = f_end[0]
+                    names[points].point = points
                     timestamps[points] = timestamp
                     values[points] = value
                     points += 1
@@ -533,9 +528,9 @@ cdef int compare_events(const void* a, const void* b) noexcept nogil:
     return (x > y) - (x < y)
 
 
-cdef Py_ssize_t resolve_names(const uint8_t* buf, SpellingTable table, int64_t* ids, const Name* names,
+cdef Py_ssize_t resolve_names(const uint8_t* buf, SpellingTable table, int64_t* ids, const Event* names,
                               Py_ssize_t points, Event* events, Py_ssize_t nevents) noexcept nogil:
-    """Second pass: each point's hash in ``ids`` becomes its metric id, or -1 and an
+    """Second pass: each point's hash in ``ids`` becomes its metric id, or -1 and its
     E_UNKNOWN_NAME event (after the scan's events); returns the events' new count."""
     cdef Py_ssize_t k
     cdef int64_t metric_id
@@ -544,12 +539,7 @@ cdef Py_ssize_t resolve_names(const uint8_t* buf, SpellingTable table, int64_t* 
                                <uint64_t>ids[k])
         ids[k] = metric_id
         if metric_id < 0:
-            events[nevents].kind = E_UNKNOWN_NAME
-            events[nevents].line_start = names[k].line_start
-            events[nevents].line_end = names[k].line_end
-            events[nevents].name_start = names[k].name_start
-            events[nevents].name_end = names[k].name_end
-            events[nevents].point = k
+            events[nevents] = names[k]
             nevents += 1
     return nevents
 
@@ -583,7 +573,7 @@ def parse_lines(const uint8_t[::1] chunk not None, object index, double now,
     cdef Py_ssize_t points, nevents = 0, scanned, k, dropped = 0
     cdef Py_ssize_t too_long_sample = min(<Py_ssize_t>SAMPLE_BYTES, max_line_length + 1)
     cdef Event* events = <Event*>malloc((capacity + 1) * sizeof(Event))
-    cdef Name* names = <Name*>malloc((capacity + 1) * sizeof(Name))
+    cdef Event* names = <Event*>malloc((capacity + 1) * sizeof(Event))
     cdef char* scratch = <char*>malloc((n if n < max_line_length else max_line_length) + 2)
     cdef locale_t c_locale = newlocale(LC_ALL_MASK, b"C", <locale_t>NULL)
     cdef cnp.ndarray ids_array = np.empty(capacity, dtype=np.int64)
