@@ -187,10 +187,7 @@ class WhisperStore:
         except BaseException:
             os.close(fd)
             raise
-        if mapping is not None:
-            os.close(fd)
-        self._remember(key, _Handle(fd if mapping is None else mapping, header, header.packed,
-                                    (device, inode), file.unknown_bases(header)))
+        self._remember(key, self._handle_on(fd, header, header.packed, (device, inode), mapping))
 
     def write(self, path: str | os.PathLike, timestamps: np.ndarray, values: np.ndarray,
               now: int | None = None) -> int:
@@ -363,19 +360,19 @@ class WhisperStore:
         try:
             data, status = file.read_header_bytes(fd)
             header = file.parse_header_once(data, status.st_size, key)
-            return self._handle_on(fd, key, header, data, status, writable)
+            mapping = self._map(fd, status) if writable else None
+            return self._handle_on(fd, header, data, (status.st_dev, status.st_ino), mapping)
         except BaseException:
             os.close(fd)
             raise
 
-    def _handle_on(self, fd: int, key: str, header: Header, header_bytes: bytes,
-                   status: os.stat_result, writable: bool) -> _Handle:
-        """A handle on the open file `fd`: mapped (and `fd` closed) when it can be."""
-        mapping = self._map(fd, status) if writable else None
+    def _handle_on(self, fd: int, header: Header, header_bytes: bytes, identity: tuple[int, int],
+                   mapping: object | None) -> _Handle:
+        """A handle on the open file `fd`: on its `mapping` (and `fd` closed) when there is one."""
         if mapping is not None:
             os.close(fd)
-        return _Handle(fd if mapping is None else mapping, header, header_bytes,
-                       (status.st_dev, status.st_ino), file.unknown_bases(header))
+        return _Handle(fd if mapping is None else mapping, header, header_bytes, identity,
+                       file.unknown_bases(header))
 
     def _mappable(self, fd: int, device: int, size: int, blocks: int) -> bool:
         """Whether mapping the file could never fault: allowed, no holes, not empty, on a
@@ -392,7 +389,9 @@ class WhisperStore:
         return mappable
 
     def _map_new(self, fd: int, device: int, size: int, blocks: int) -> object | None:
-        """The mapping of a file this store created a moment ago (O_EXCL), or None."""
+        """The mapping of the file as ``size`` and ``blocks`` describe it (for a file this
+        store created a moment ago, O_EXCL, nothing to check again), or None where mapping
+        it could ever fault (see _mappable) or no address space is left."""
         if not self._mappable(fd, device, size, blocks):
             return None
         try:
@@ -401,14 +400,12 @@ class WhisperStore:
             return None
 
     def _map(self, fd: int, status: os.stat_result) -> object | None:
-        """The file's mapping, or None where mapping it could ever fault (see _mappable), no
-        address space is left, or the size changed while mapping."""
-        if not stat.S_ISREG(status.st_mode) or not self._mappable(
-                fd, status.st_dev, status.st_size, status.st_blocks):
+        """_map_new for a file found on disk: not a regular file, or one whose size or blocks
+        changed while mapping, is not mapped."""
+        if not stat.S_ISREG(status.st_mode):
             return None
-        try:
-            mapping = kernels.map_file(fd, status.st_size)
-        except OSError:  # e.g. ENOMEM at vm.max_map_count: the descriptor path still works
+        mapping = self._map_new(fd, status.st_dev, status.st_size, status.st_blocks)
+        if mapping is None:
             return None
         after = os.fstat(fd)
         if after.st_size < status.st_size or not fully_allocated(after):
