@@ -199,27 +199,29 @@ def percentile_is_int(
 ) -> bool:
     """Whether graphite's percentile of ``values`` is a Python int: the value it picks from its
     (stable) sort is one, and no interpolation made a float of it."""
-    if ints is None:
-        return False
-    valid = ~np.isnan(values)
-    size = int(valid.sum())
-    if size == 0:
+    size = int(np.count_nonzero(~np.isnan(values)))
+    if ints is None or size == 0:
         return False
     index, _, rank = _rank_index(size, n, interpolate)
     if interpolate and rank < size:
         return False
-    order = np.argsort(values[valid], kind="stable")
-    return bool(ints[valid][order[index]])
+    return _sorted_pick_is_int(values, ints, index)
 
 
 def median_is_int(values: np.ndarray, ints: np.ndarray | None) -> bool:
     """Whether graphite's ``safeMedian`` of ``values`` is an int: an odd count picking an int."""
-    valid = ~np.isnan(values)
-    size = int(valid.sum())
+    size = int(np.count_nonzero(~np.isnan(values)))
     if ints is None or size % 2 == 0:
         return False
+    return _sorted_pick_is_int(values, ints, size // 2)
+
+
+def _sorted_pick_is_int(values: np.ndarray, ints: np.ndarray, index: int) -> bool:
+    """Whether the ``index``-th of the non-missing values, sorted as Python's ``sorted`` (stable),
+    is an int."""
+    valid = ~np.isnan(values)
     order = np.argsort(values[valid], kind="stable")
-    return bool(ints[valid][order[size // 2]])
+    return bool(ints[valid][order[index]])
 
 
 def percentile(values: Sequence[float] | np.ndarray, n: float, interpolate: bool = False) -> float | None:
@@ -229,17 +231,8 @@ def percentile(values: Sequence[float] | np.ndarray, n: float, interpolate: bool
     size = len(points)
     if size == 0:
         return None
-    fractional_rank = (n / 100.0) * (size + 1)
-    rank = int(fractional_rank)
-    fraction = fractional_rank - rank
-    if not interpolate:
-        rank += int(math.ceil(fraction))
-    if rank == 0:
-        result = points[0]
-    elif rank - 1 == size:
-        result = points[-1]
-    else:
-        result = points[rank - 1]
+    index, fraction, rank = _rank_index(size, n, interpolate)
+    result = points[index]
     if interpolate and rank < size:  # graphite indexes past the end (IndexError) for n=100
         result = result + fraction * (points[rank] - result)
     return float(result)
