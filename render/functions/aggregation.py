@@ -9,7 +9,7 @@ so results match graphite's left-to-right Python ``sum`` bit for bit.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -238,23 +238,33 @@ def percentile(values: Sequence[float] | np.ndarray, n: float, interpolate: bool
     return float(result)
 
 
-def safe_power(base: np.ndarray | float, exponent: np.ndarray | float) -> np.ndarray:
-    """graphite's ``safePow`` elementwise: missing on a missing operand, a domain error or overflow.
+def python_math(function: Callable[..., float], *operands: np.ndarray | float,
+                overflow: float = math.nan) -> np.ndarray:
+    """``function`` (Python's ``math``) applied elementwise to the broadcast ``operands``.
 
-    Python's ``math.pow`` (the C library's ``pow``) for every pair: numpy's
-    ``power`` may round differently in the last bit.
+    graphite computes these per value with Python's ``math``, which rounds correctly where
+    numpy's (SIMD) ``exp``/``log``/``sin``/``power`` may differ in the last bit. A missing
+    operand gives a missing value, and so does leaving the function's domain; an overflow
+    gives ``overflow``.
     """
-    b, e = np.broadcast_arrays(np.asarray(base, dtype=np.float64), np.asarray(exponent, dtype=np.float64))
+    arrays = np.broadcast_arrays(*(np.asarray(operand, dtype=np.float64) for operand in operands))
     out = []
-    for x, y in zip(b.ravel().tolist(), e.ravel().tolist(), strict=True):
-        if x != x or y != y:
+    for values in zip(*(array.ravel().tolist() for array in arrays), strict=True):
+        if any(value != value for value in values):
             out.append(math.nan)
             continue
         try:
-            out.append(math.pow(x, y))
-        except (ValueError, OverflowError):
+            out.append(function(*values))
+        except OverflowError:
+            out.append(overflow)
+        except (ValueError, ZeroDivisionError):
             out.append(math.nan)
-    return np.array(out, dtype=np.float64).reshape(b.shape)
+    return np.array(out, dtype=np.float64).reshape(arrays[0].shape)
+
+
+def safe_power(base: np.ndarray | float, exponent: np.ndarray | float) -> np.ndarray:
+    """graphite's ``safePow`` elementwise: missing on a missing operand, a domain error or overflow."""
+    return python_math(math.pow, base, exponent)
 
 
 #: Key of the request-wide xFilesFactor that ``setXFilesFactor`` sets in ``RequestContext.stacks``

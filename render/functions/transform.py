@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from render.functions.aggregation import (
     canonical_agg,
+    python_math,
     reduce_axis,
     reduced_ints,
     request_x_files_factor,
@@ -38,11 +39,6 @@ def _renamed(
 def _round6(values: np.ndarray) -> np.ndarray:
     """Python's ``round(v, 6)`` (correctly rounded) for every value, NaN kept."""
     return np.array([v if math.isnan(v) else round(v, 6) for v in values.tolist()], dtype=np.float64)
-
-
-def _power(values: np.ndarray, exponent: float) -> np.ndarray:
-    """graphite's ``safePow``: missing on domain errors and on overflow (a missing value stays missing)."""
-    return safe_power(values, exponent)
 
 
 @series_function("scale", group="Transform", params=[SERIES_LIST, Param("factor", ParamType.float, required=True)])
@@ -86,20 +82,20 @@ def absolute(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
 @series_function("invert", group="Transform", params=[SERIES_LIST])
 def invert(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
     """``1/value`` for every value; 0 gives a missing value."""
-    return [_renamed(s, f"invert({s.name})", _power(s.values, -1.0), invert=1) for s in series_list]
+    return [_renamed(s, f"invert({s.name})", safe_power(s.values, -1.0), invert=1) for s in series_list]
 
 
 @series_function("pow", group="Transform", params=[SERIES_LIST, Param("factor", ParamType.float, required=True)])
 def pow_(ctx: RequestContext, series_list: list[Series], factor: float) -> list[Series]:
     """Raise every value to the power ``factor``; impossible results are missing."""
-    return [_renamed(s, f"pow({s.name},{float(factor):g})", _power(s.values, factor), pow=factor)
+    return [_renamed(s, f"pow({s.name},{float(factor):g})", safe_power(s.values, factor), pow=factor)
             for s in series_list]
 
 
 @series_function("squareRoot", group="Transform", params=[SERIES_LIST])
 def square_root(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
     """The square root of every value; negative values give missing values."""
-    return [_renamed(s, f"squareRoot({s.name})", _power(s.values, 0.5), squareRoot=1) for s in series_list]
+    return [_renamed(s, f"squareRoot({s.name})", safe_power(s.values, 0.5), squareRoot=1) for s in series_list]
 
 
 def _derived(
@@ -599,24 +595,6 @@ def add(ctx: RequestContext, series_list: list[Series], constant: float) -> list
     return [_renamed(s, f"add({s.name},{int(constant)})", s.values + constant, add=constant) for s in series_list]
 
 
-def _each(values: np.ndarray, function: Callable[[float], float], overflow: float = math.nan) -> np.ndarray:
-    """``function`` of every value with Python's ``math`` (correctly rounded where numpy's SIMD
-    ``exp``/``log``/``sin`` may differ in the last bit); NaN stays NaN and where ``function``
-    leaves its domain; ``overflow`` where it overflows."""
-    out = []
-    for value in values.tolist():
-        if value != value:
-            out.append(math.nan)
-            continue
-        try:
-            out.append(function(value))
-        except OverflowError:
-            out.append(overflow)
-        except (ValueError, ZeroDivisionError):
-            out.append(math.nan)
-    return np.array(out, dtype=np.float64)
-
-
 @series_function("exp", group="Transform", params=[SERIES_LIST])
 def exp(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
     """``e`` to the power of every value.
@@ -624,7 +602,7 @@ def exp(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
     Where the result overflows the value is missing (graphite-web fails
     the whole request with an OverflowError).
     """
-    return [_renamed(s, f"exp({s.name})", _each(s.values, math.exp), exp="e") for s in series_list]
+    return [_renamed(s, f"exp({s.name})", python_math(math.exp, s.values), exp="e") for s in series_list]
 
 
 @series_function("sigmoid", group="Transform", params=[SERIES_LIST])
@@ -636,7 +614,7 @@ def sigmoid(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
     """
     result = []
     for s in series_list:
-        values = _each(s.values, lambda v: 1 / (1 + math.exp(-v)), overflow=0.0)
+        values = python_math(lambda v: 1 / (1 + math.exp(-v)), s.values, overflow=0.0)
         result.append(_renamed(s, f"sigmoid({s.name})", values, sigmoid="sigmoid"))
     return result
 
@@ -646,7 +624,7 @@ def logit(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
     """``log(value / (1 - value))`` for every value; outside (0, 1) the value is missing."""
     result = []
     for s in series_list:
-        values = _each(s.values, lambda v: math.log(v / (1 - v)))
+        values = python_math(lambda v: math.log(v / (1 - v)), s.values)
         result.append(_renamed(s, f"logit({s.name})", values, logit="logit"))
     return result
 
@@ -658,7 +636,7 @@ def log(ctx: RequestContext, series_list: list[Series], base: int = 10) -> list[
         raise InputError(f"cannot call log base={base!r}: must be positive and not 1")
     result = []
     for s in series_list:
-        values = _each(s.values, lambda v: math.log(v, base))
+        values = python_math(lambda v: math.log(v, base), s.values)
         result.append(copied(s, f"log({s.name}, {base})", values, log=base))
     return result
 
@@ -957,7 +935,7 @@ def time_function(ctx: RequestContext, name: str, step: int = 60) -> list[Series
 def sin_function(ctx: RequestContext, name: str, amplitude: int = 1, step: int = 60) -> list[Series]:
     """A sine wave of the timestamp times ``amplitude``, every ``step`` seconds (short form: ``sin``)."""
     times = np.arange(ctx.start, ctx.end, _positive_step("sinFunction", step), dtype=np.float64)
-    return _generated(ctx, name, step, _each(times, lambda t: math.sin(t) * amplitude))
+    return _generated(ctx, name, step, python_math(lambda t: math.sin(t) * amplitude, times))
 
 
 @series_function("randomWalkFunction", group="Special", params=[TIME_NAME, TIME_STEP], aliases=("randomWalk",))
