@@ -201,8 +201,11 @@ def linear_axis(
     if span > 1000.0 * step:
         step = choose_step(low, high, divisors, unit_system == "binary")
     first = step * math.ceil(bottom / step - EPSILON)
-    count = int(math.floor((top + EPSILON * step - first) / step)) + 1
-    values = tuple(first + i * step for i in range(max(count, 0)))
+    # graphite tests each value against the top; counting by one division instead rounds
+    # differently far from 0 (1e12 with a step of 0.2), so the count only bounds the loop
+    limit = top + EPSILON * step
+    count = int(math.floor((limit - first) / step)) + 1
+    values = tuple(v for v in (first + i * step for i in range(max(count, 0) + 2)) if v <= limit)
     labels = tuple(_label(v, step, span, unit_system) for v in values)
     return YAxis(bottom, top, step, values, labels)
 
