@@ -1043,8 +1043,7 @@ def create_file(path, const unsigned char[::1] header not None, int64_t data_end
                 error = errno
     try:
         if error:
-            raise OSError(error, os.strerror(error), os.fsdecode(encoded if fd >= 0 or not in_parent
-                                                                 else parent_encoded))
+            raise OSError(error, os.strerror(error), os.fsdecode(parent_encoded if in_parent else encoded))
         if fill:
             fill_zeros(fd, header_size, data_end - header_size)
             if fstat(fd, &info) != 0:
