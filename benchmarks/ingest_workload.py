@@ -312,6 +312,8 @@ def _profile_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--points", type=int, default=60)
     parser.add_argument("--daemon", choices=("carbyne", "carbon"), default="carbyne")
     parser.add_argument("--py-spy", metavar="OUT", help="record the daemon with py-spy (raw format)")
+    parser.add_argument("--py-spy-idle", action="store_true",
+                        help="also record threads while they wait (py-spy --idle)")
     parser.add_argument("--profile-phase", choices=("both", "cold", "warm"), default="both")
     parser.add_argument("--warm-rounds", type=int, default=1, help="warm pushes after the cold one")
     parser.add_argument("--root", help="make the daemon's folder under ROOT and keep it (a cold run "
@@ -333,7 +335,8 @@ def _profile_main(argv: list[str] | None = None) -> int:
                 if args.py_spy and spy is None and args.profile_phase in ("both", phase):
                     spy = subprocess.Popen(
                         ["py-spy", "record", "--pid", str(daemon.proc.pid), "--threads", "--nonblocking",
-                         "--format", "raw", "--rate", "500", *(["--idle"] if os.environ.get("SPY_IDLE") else []), "--output", args.py_spy],
+                         "--format", "raw", "--rate", "500", *(["--idle"] if args.py_spy_idle else []),
+                         "--output", args.py_spy],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     time.sleep(1.0)
                 if args.protocol == "plaintext":
