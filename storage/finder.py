@@ -7,6 +7,13 @@ is an ``fnmatch`` glob (``*``, ``?``, ``[a-z]``, ``[!a-z]``), a literal name,
 or ``**`` (any number of directory levels). Directories are branches,
 ``<name>.wsp`` files are leaves; a name can be both.
 
+An empty node (``a..b``, ``.a``, ``a.``, or an empty alternative as in
+``a.{,x}.b``) matches the directory it is in without descending, as in
+graphite-web, where ``isdir(join(dir, ""))`` holds: ``a..b`` finds ``a.b``,
+and a pattern *ending* in an empty node finds the directory it stops in as a
+branch whose path ends with a dot and whose name is empty (``a.`` finds the
+branch ``a.``; ``.`` finds the root, path ``""``).
+
 Differences from graphite-web, all about names carbon could never have
 written: hidden entries (a leading ``.``) are skipped at every level, not only
 the last; names that are not valid UTF-8 or contain a ``.`` are skipped; a
@@ -51,6 +58,8 @@ class _NodeGlob:
     literals: tuple[str, ...]
     regex: re.Pattern[str] | None
     globstar: bool
+    #: An empty node or alternative: the current directory itself.
+    here: bool = False
 
     @property
     def needs_listing(self) -> bool:
@@ -114,7 +123,7 @@ def expand_braces(text: str) -> list[str]:
 def _compile_node(node: str) -> _NodeGlob:
     literals: list[str] = []
     regexes: list[str] = []
-    globstar = False
+    globstar = here = False
     for variant in expand_braces(_protect_escapes(node)):
         if variant == GLOBSTAR:
             globstar = True
@@ -122,8 +131,10 @@ def _compile_node(node: str) -> _NodeGlob:
             regexes.append(_unprotect(fnmatch.translate(variant), re.escape))
         elif variant:
             literals.append(_unprotect(variant, str))
+        else:
+            here = True
     regex = re.compile("|".join(f"(?:{r})" for r in regexes)) if regexes else None
-    return _NodeGlob(tuple(dict.fromkeys(literals)), regex, globstar)
+    return _NodeGlob(tuple(dict.fromkeys(literals)), regex, globstar, here)
 
 
 def _protect_escapes(node: str) -> str:
@@ -157,6 +168,11 @@ def _matches(
     found = []
     if glob.globstar:
         found.extend(_globstar(directory, rest or (_compile_node("*"),), prefix, leaves_only))
+    if glob.here:
+        if rest:
+            found.extend(_matches(directory, rest, prefix, leaves_only))
+        elif not leaves_only and os.path.isdir(directory):
+            found.append((".".join(prefix) + "." if prefix else "", False, directory))
     if not glob.literals and not glob.needs_listing:
         return found
     subdirs, leaves = _candidates(directory, glob, want_leaves=not rest)

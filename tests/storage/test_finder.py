@@ -206,6 +206,10 @@ def test_symlink_loops_do_not_hang_globstar(tmp_path):
 def test_missing_data_dir_and_empty_patterns(tmp_path):
     assert find(tmp_path / "missing", "*") == []
     make_tree(tmp_path, ["a.b"])
-    assert find(tmp_path, "") == []
-    assert find(tmp_path, "a.") == []
-    assert find(tmp_path, "a..b") == []
+    # an empty node is the folder it is in, as in graphite-web (isdir(join(dir, "")))
+    assert [(n.path, n.is_leaf) for n in find(tmp_path, "")] == [("", False)]
+    assert [(n.path, n.is_leaf) for n in find(tmp_path, "a.")] == [("a.", False)]
+    assert [(n.path, n.is_leaf) for n in find(tmp_path, "a..b")] == [("a.b", True)]
+    assert [(n.path, n.is_leaf) for n in find(tmp_path, ".a.{,x}.b")] == [("a.b", True)]
+    assert find(tmp_path, "a.b.") == []  # a leaf is no folder
+    assert expand_leaves(tmp_path, ["a..b", "a.", "."]) == [("a.b", str(tmp_path / "a" / "b.wsp"))]
