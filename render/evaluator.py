@@ -19,7 +19,8 @@ never fetch. The evaluator
 
 A windowed function gets its first argument twice, as graphite-web's
 re-evaluation gave it: over the caller's window (as ``args[0]``) and, when
-that yields series, over the widened window (``widened=``). The hook is told
+that yields series or the function is declared ``widens_empty``, over the
+widened window (``widened=``). The hook is told
 the largest step of the first (graphite's ``max(s.step for s in
 seriesList)``). For a path the step comes from the file headers. For a
 function call it is only knowable by evaluating the call, so when the hook's
@@ -430,7 +431,7 @@ class _Request:
         if windowed:
             widened = self.widened.get((node, window))
             again = None
-            if widened is not None and args[0]:
+            if widened is not None and (args[0] or function.widens_empty):
                 again = args[0] if widened == window else self._evaluate(node.args[0], widened)
             extra["widened"] = again
         if function.shifts is not None and node.args and _is_expression(node.args[0]) and args[0]:

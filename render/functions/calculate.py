@@ -584,7 +584,11 @@ def _forecasts(
 
 
 @series_function(
-    "holtWintersForecast", group="Calculate", params=[SERIES_LIST, BOOTSTRAP, SEASONALITY], window=_bootstrap_window
+    "holtWintersForecast",
+    group="Calculate",
+    params=[SERIES_LIST, BOOTSTRAP, SEASONALITY],
+    window=_bootstrap_window,
+    widens_empty=True,  # graphite forecasts every series of its re-evaluation
 )
 def holt_winters_forecast(
     ctx: RequestContext,
@@ -625,6 +629,7 @@ def _bands(
     group="Calculate",
     params=[SERIES_LIST, DELTA, BOOTSTRAP, SEASONALITY],
     window=_bootstrap_window,
+    widens_empty=True,
 )
 def holt_winters_confidence_bands(
     ctx: RequestContext,
@@ -686,6 +691,7 @@ def holt_winters_aberration(
     group="Calculate",
     params=[SERIES_LIST, DELTA, BOOTSTRAP, SEASONALITY],
     window=_bootstrap_window,
+    widens_empty=True,
 )
 def holt_winters_confidence_area(
     ctx: RequestContext,

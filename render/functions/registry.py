@@ -95,6 +95,7 @@ class SeriesFunction:
     aliases: tuple[str, ...] = ()
     aggregator: bool = False
     window: WindowHook | None = None
+    widens_empty: bool = False
     shifts: ShiftsHook | None = None
     generates: GenerateHook | None = None
     events_param: str | None = None
@@ -132,6 +133,7 @@ def series_function(
     aliases: Sequence[str] = (),
     aggregator: bool = False,
     window: WindowHook | None = None,
+    widens_empty: bool = False,
     shifts: ShiftsHook | None = None,
     generates: GenerateHook | None = None,
     events_param: str | None = None,
@@ -139,6 +141,14 @@ def series_function(
 ) -> Callable[[Callable[..., list[Series]]], SeriesFunction]:
     """Declare a render function (see the module docstring).
 
+    ``widens_empty``: the first series argument is evaluated over the widened
+    window even when it yields no series over the caller's, because the body
+    works on the widened series alone (graphite's ``holtWintersForecast``,
+    ``smartSummarize`` with ``alignTo``... re-evaluate it unconditionally,
+    and a filter inside may keep series over one window and not the other).
+    Without it an empty first argument reads nothing more, as graphite's
+    ``movingWindow`` returns early. The window hook is then asked with the
+    step 60: such hooks must not depend on the step.
     ``shifts``: the first series argument is evaluated again over the caller's
     window moved by each offset (see :data:`ShiftsHook`); the body takes them as
     keyword-only ``shifted``.
@@ -160,6 +170,7 @@ def series_function(
             aliases=tuple(aliases),
             aggregator=aggregator,
             window=window,
+            widens_empty=widens_empty,
             shifts=shifts,
             generates=generates,
             events_param=events_param,

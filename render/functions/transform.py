@@ -465,6 +465,7 @@ def _hit_buckets(series: Series, interval: int) -> tuple[int, list[float | int |
         Param("alignToInterval", ParamType.boolean, default=False),
     ],
     window=_hitcount_window,
+    widens_empty=True,
 )
 def hitcount(
     ctx: RequestContext,
@@ -1005,6 +1006,7 @@ def _smart_summarize_window(arguments: Mapping[str, Any], ctx: RequestContext, s
         Param("alignTo", ParamType.string, options=(None, *ALIGN_UNITS, True, False), enforce_options=False),
     ],
     window=_smart_summarize_window,
+    widens_empty=True,
 )
 def smart_summarize(
     ctx: RequestContext,

@@ -126,8 +126,8 @@ def evaluate(node: ast.Arg, ctx: RequestContext, data: Data) -> Any:
     kwargs = {key: evaluate(value, ctx, data) for key, value in node.kwargs}
     args = [evaluate(arg, ctx, data) for arg in node.args]
     widened = None
-    if function.window is not None and args and isinstance(args[0], list) and args[0]:
-        step = max(s.step for s in args[0])
+    if function.window is not None and args and isinstance(args[0], list) and (args[0] or function.widens_empty):
+        step = max((s.step for s in args[0]), default=60)  # the real evaluator's guess when there are none
         before, after = registry.window(node.name, args, kwargs, ctx, step)
         widened = evaluate(node.args[0], ctx.with_window(ctx.start - before, ctx.end + after), data)
     shifted = None

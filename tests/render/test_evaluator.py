@@ -263,6 +263,28 @@ def test_windowed_argument_with_no_series_reads_nothing_more(data_dir) -> None:
     assert len(source.calls) == 1
 
 
+#: srv.web1.cpu's values over WINDOWLESS are 9, 16, 0 and 7; 21 and 22 come earlier in the hour.
+WINDOWLESS = (NOW - 600, NOW - 570)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        'smartSummarize(maximumAbove(srv.web1.cpu,20),"1h","max","hours")',
+        'hitcount(maximumAbove(srv.web1.cpu,20),"1h",true)',
+        'holtWintersForecast(maximumAbove(srv.web1.cpu,20),"10min","1min")',
+        'holtWintersConfidenceBands(maximumAbove(srv.*.cpu,20),3,"10min","1min")',
+    ],
+)
+def test_widened_argument_read_even_when_empty_over_the_request(data_dir, graphite, target) -> None:
+    """graphite re-evaluates these functions' first argument whatever it gave over the request
+    window: a filter keeping no series there may keep some over the aligned or bootstrap window
+    (found by the differential fuzzer: smartSummarize(linearRegression(...),...,'hours'))."""
+    inner = re.search(r"maximumAbove\(.*?\)", target).group(0)
+    assert ours(data_dir, [inner], context(WINDOWLESS)) == []
+    assert_like_graphite(data_dir, graphite, [target], WINDOWLESS)
+
+
 def test_out_of_retention_request_reads_no_preview(data_dir) -> None:
     """graphite: no series over the request window means no re-fetch, hence no series."""
     source = SpySource(data_dir)

@@ -121,3 +121,18 @@ def test_n_percentile_range(n: float) -> None:
     if n == 0:
         with pytest.raises(AssertionError):
             graphite_call("nPercentile", CTX, [[Series("a", 0, 60, 60, [1])], n])
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "holtWintersForecast(removeEmptySeries(a.b.c),'10min','2min')",
+        "holtWintersConfidenceBands(removeEmptySeries(a.b.c),3,'10min','2min')",
+        "holtWintersConfidenceArea(removeEmptySeries(a.b.c),3,'10min','2min')",
+    ],
+)
+def test_bootstrap_evaluated_even_when_empty_over_the_request(target: str) -> None:
+    """graphite forecasts every series its re-evaluation over the bootstrap window gives, whether or
+    not the argument had series over the request window (found by the differential fuzzer)."""
+    data = {"a.b.c": (0, 60, [9.0, 2.0, 5.0] * 3 + [None] * 20)}
+    assert compare_target(target, 700, 730, data)

@@ -146,3 +146,23 @@ def test_hitcount_aligns_in_the_request_time_zone() -> None:
     before, _ = default_registry().window("hitcount", [None, "1d", True], {}, berlin, 60)
     # 2023-11-14 22:13:20 UTC is 23:13:20 in Berlin; local midnight is 23:00 UTC the day before.
     assert before == 1_700_000_000 - 1_699_916_400
+
+
+#: Values until 480, none in the windows below: a filter keeps no series over them, but graphite
+#: re-evaluates smartSummarize's and hitcount's argument over the aligned window regardless.
+EARLY = {"a.b.c": (0, 60, [9.0, 2.0, 5.0] * 3 + [None] * 20),
+         "b.one.e": (0, 60, [-90.804, 0.0, None, 23.0, 45.1, None, None, None, 14.1, None])}
+
+
+@pytest.mark.parametrize(
+    ("target", "window"),
+    [
+        ("smartSummarize(removeEmptySeries(a.b.c),'2min','sum','hours')", (700, 730)),
+        ("smartSummarize(maximumAbove(a.b.c,6),'5min','max','days')", (700, 730)),
+        ("hitcount(removeEmptySeries(a.b.c),'1h',true)", (700, 730)),
+        # the fuzzer's case: one value over the request window, no line; two over the aligned one
+        ("smartSummarize(linearRegression(b.one.e),'1h','min','hours')", (60, 180)),
+    ],
+)
+def test_aligned_argument_evaluated_even_when_empty_over_the_request(target: str, window: tuple[int, int]) -> None:
+    assert compare_target(target, *window, EARLY)
