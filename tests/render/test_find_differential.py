@@ -32,6 +32,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from storage.finder import expand_braces
+from storage.paths import metric_path
 
 pytestmark = pytest.mark.usefixtures("graphite_web")
 
@@ -42,6 +43,8 @@ FIXED_LEAVES = [
     "deep.l1.leaf", "deep.leaf", "leaf", "x.leaf", "y.leaf.leaf", "mix.same", "mix.same.child",
     "mix.same.child.more", "n1.n2", "a-b.c_d", "[x].y", "q.r?s", "{b}.c",
 ]
+#: Tagged series, stored under ``_tagged/`` by the SHA-256 of the name (carbon's default).
+TAGGED = ["cpu.load;dc=dc1;server=web01", "disk;a.b=1"]
 #: Folders holding no whisper file at any depth (graphite lists them as branches).
 EMPTY_DIRS = ["empty", "a.emptydir", "deep.empty.nested", "mix.same.hollow", "d1.d2.d3"]
 ALPHABET = [
@@ -71,6 +74,10 @@ def build_tree(root: Path) -> Path:
         whisper.create(path, [(60, 60), (3600, 24)])
     for name in EMPTY_DIRS:
         os.makedirs(os.path.join(root, *name.split(".")), exist_ok=True)
+    for name in TAGGED:
+        path = metric_path(root, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        whisper.create(str(path), [(60, 60)])
     os.symlink(os.path.join(root, "b"), os.path.join(root, "linked"))
     return root
 
@@ -127,6 +134,8 @@ HAND_QUERIES = [
     # empty nodes: an empty node is "this folder" in graphite-web
     "a..b", "a.", ".a", "a.*.", "a.b.", "..", ".", "a...", "*..*", "**.", "a.{,b}",
     "{,a}", "a.{,b}.c", "a.{b,}.*", "mix.same.", "deep..l1..leaf", "a.y.", "nothing.",
+    # tagged series: looked up by the hash of the name as written, never globbed
+    *TAGGED, "cpu.load;server=web01;dc=dc1", "cpu.*;dc=dc1", "_tagged.*", "_tagged.*.*.*",
 ]
 FIND_VARIANTS = [
     {},
@@ -219,6 +228,14 @@ def test_find_refusals_are_clear_400s(params, graphite_status, client, graphite)
     mine, theirs = same_answer(client, graphite, "/metrics/find", params)
     assert theirs[0] == graphite_status
     assert mine[0] == 400 and json.loads(mine[2])["error"].startswith("cannot ")
+
+
+def test_jsonp_that_is_no_callback_name_is_refused(client, graphite) -> None:
+    """graphite wraps any text (``alert(1)({...})``, a script injection); Carbyne refuses it."""
+    params = {"query": "a.*", "jsonp": "alert(1)"}
+    mine, theirs = same_answer(client, graphite, "/metrics/find", params)
+    assert theirs[:2] == (200, "text/javascript") and theirs[2].startswith(b"alert(1)(")
+    assert mine[0] == 400 and b"jsonp" in mine[2]
 
 
 def test_unknown_format_is_a_plain_text_400_in_both(client, graphite) -> None:
