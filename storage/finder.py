@@ -19,6 +19,12 @@ written: hidden entries (a leading ``.``) are skipped at every level, not only
 the last; names that are not valid UTF-8 or contain a ``.`` are skipped; a
 backslash makes the next character literal instead of being dropped before
 globbing; only ``.wsp`` leaves are served (no ``.wsp.gz`` or ``.rrd``).
+And one about a graphite-web bug: its ``**`` slices ``os.walk`` paths by the
+length of the folder plus one, which cuts a character too many when the
+folder is spelled with a trailing ``/``: after an empty node or another
+``**`` (``a..**``, ``**.**``), and for a leading ``**`` under its default
+``WHISPER_DIR``, which ends with ``/``. It then misses or misnames matches;
+here ``**`` always lists every folder below.
 """
 from __future__ import annotations
 
