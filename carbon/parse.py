@@ -4,8 +4,10 @@ Pure functions, no Twisted. Semantics follow carbon 1.1.10's receivers:
 
 * plaintext: lines end in ``\\n`` (a trailing ``\\r`` is whitespace); a line is
   exactly three whitespace-separated fields ``name value timestamp``; both
-  numbers are read as Python's ``float()`` reads ASCII (``1e3``, ``1_000``,
-  ``-1.5``, ``nan``; no hex). Blank lines are skipped.
+  numbers are read as Python's ``float()`` reads them (``1e3``, ``1_000``,
+  ``-1.5``, ``nan``; no hex). As in carbon, a line is read as UTF-8 text, so
+  Unicode spaces and 0x1c-0x1f separate fields and non-ASCII digits count
+  (``parse_line``; the native scan hands such lines to it). Blank lines are skipped.
 * pickle: a list of ``(name, (timestamp, value))`` with numbers as int, float,
   str or bytes, names as str or bytes; a bad entry is rejected, the rest kept.
 * both: a timestamp of -1 (carbon: ``int(ts) == -1``) means ``now``; NaN and
@@ -22,6 +24,7 @@ built and the index holds its spelling table; ``parse_lines_py`` is its twin.
 from __future__ import annotations
 
 import math
+import re
 import reprlib
 from dataclasses import dataclass
 
@@ -96,6 +99,46 @@ def _value_problem(value: float) -> str | None:
     return None
 
 
+# Bytes that make a line read differently as text: str.split() (carbon decodes each line
+# as UTF-8 first) also separates fields at 0x1c-0x1f and at Unicode spaces (U+00A0, U+2003,
+# ...), and float() of a str takes non-ASCII digits. Lines without them parse the same
+# either way, as bytes, which is all the native scan does.
+_TEXT_ONLY = re.compile(rb"[\x1c-\x1f\x80-\xff]")
+
+
+def parse_line(line: bytes, now: float) -> tuple[str | None, bytes, float, float]:
+    """One line (no newline, not over-long) as carbon reads it: ``(reason, name, value,
+    timestamp)``, reason None for a point, "" for a blank line, else the reject reason.
+
+    A line that is valid UTF-8 is split and its numbers read as str, as carbon does; one
+    that is not (carbon drops the connection) is read as bytes.
+    """
+    fields: list = line.split()
+    if _TEXT_ONLY.search(line) is not None:
+        try:
+            fields = [field.encode("utf-8") if k == 0 else field
+                      for k, field in enumerate(line.decode("utf-8").split())]
+        except UnicodeDecodeError:
+            pass
+    if not fields:
+        return "", b"", 0.0, 0.0
+    if len(fields) != 3:
+        return "malformed_line", b"", 0.0, 0.0
+    name, value_field, timestamp_field = fields
+    try:
+        value = float(value_field)
+    except ValueError:
+        return "bad_value", b"", 0.0, 0.0
+    try:
+        timestamp = float(timestamp_field)
+    except ValueError:
+        return "bad_timestamp", b"", 0.0, 0.0
+    timestamp, out_of_range = _timestamp_problem(timestamp, now)
+    if out_of_range:
+        return "bad_timestamp", b"", 0.0, 0.0
+    return _value_problem(value), name, value, timestamp
+
+
 def parse_lines_py(
     chunk: bytes, index: MetricIndex, now: float, max_line_length: int = DEFAULT_MAX_LINE_LENGTH
 ) -> Points:
@@ -108,36 +151,16 @@ def parse_lines_py(
         if len(line) > max_line_length:
             rejects.append(Reject("line_too_long", line[:too_long_sample_bytes(max_line_length)]))
             continue
-        fields = line.split()
-        if not fields:
+        reason, name, value, timestamp = parse_line(line, now)
+        if reason is None:
+            try:
+                metric_id = index.id_for(name)
+            except BadMetricName:
+                reason = "bad_name"
+        if reason == "":
             continue
-        sample = line.strip()[:REJECT_SAMPLE_BYTES]
-        if len(fields) != 3:
-            rejects.append(Reject("malformed_line", sample))
-            continue
-        name, value_field, timestamp_field = fields
-        try:
-            value = float(value_field)
-        except ValueError:
-            rejects.append(Reject("bad_value", sample))
-            continue
-        try:
-            timestamp = float(timestamp_field)
-        except ValueError:
-            rejects.append(Reject("bad_timestamp", sample))
-            continue
-        timestamp, out_of_range = _timestamp_problem(timestamp, now)
-        if out_of_range:
-            rejects.append(Reject("bad_timestamp", sample))
-            continue
-        problem = _value_problem(value)
-        if problem is not None:
-            rejects.append(Reject(problem, sample))
-            continue
-        try:
-            metric_id = index.id_for(name)
-        except BadMetricName:
-            rejects.append(Reject("bad_name", sample))
+        if reason is not None:
+            rejects.append(Reject(reason, line.strip()[:REJECT_SAMPLE_BYTES]))
             continue
         ids.append(metric_id)
         timestamps.append(timestamp)
@@ -157,7 +180,7 @@ def parse_lines(
     if not native_available(index):
         return parse_lines_py(chunk, index, now, max_line_length)
     ids, timestamps, values, rejects = native_parse.parse_lines(
-        chunk, index, now, max_line_length, Reject, BadMetricName
+        chunk, index, now, max_line_length, Reject, BadMetricName, parse_line
     )
     return Points(ids, timestamps, values, rejects)
 

@@ -48,6 +48,7 @@ cdef enum:
     R_INF = 5
     R_BAD_NAME = 6
     E_UNKNOWN_NAME = 7
+    E_TEXT_LINE = 8         # a line that reads differently as text: carbon.parse.parse_line reads it
 
 # Whisper stores uint32 timestamps.
 cdef double MAX_TIMESTAMP = 4294967296.0
@@ -245,13 +246,15 @@ cdef uint64_t LANES_HIGH = 0x8080808080808080ULL
 
 
 cdef inline Py_ssize_t field_end(const uint8_t* buf, Py_ssize_t i, Py_ssize_t line_end,
-                                 Py_ssize_t n) noexcept nogil:
+                                 Py_ssize_t n, bint* text_only) noexcept nogil:
     """Where the field starting at ``i`` ends: the first whitespace byte, or ``line_end``.
 
     Whitespace is at most 0x20, so eight bytes at a time are tested for a byte
     below 0x21 (the lowest flagged lane is exact); a control byte that is not
     whitespace stays part of the field. Loads stay inside the chunk (``n``); a
     flagged byte is never past ``line_end``, which holds a newline or is ``n``.
+    ``text_only`` is set when the field holds a byte that str.split() or float()
+    of a str could read differently (0x1c-0x1f, or any byte above 0x7f).
     """
     cdef uint64_t word, low
     while i < line_end:
@@ -259,16 +262,24 @@ cdef inline Py_ssize_t field_end(const uint8_t* buf, Py_ssize_t i, Py_ssize_t li
             word = _load64(buf + i)
             low = (word - LANES_0x21) & ~word & LANES_HIGH
             if low == 0:
+                if word & LANES_HIGH:
+                    text_only[0] = True
                 i += 8
                 continue
+            if word & LANES_HIGH & ((low & (~low + 1)) - 1):  # high bytes before the flagged one
+                text_only[0] = True
             i += count_trailing_zeros(low) >> 3
         else:
             while i < line_end and buf[i] > 32:
+                if buf[i] > 127:
+                    text_only[0] = True
                 i += 1
         if i >= line_end:
             return line_end
         if is_space(buf[i]):
             return i
+        if 28 <= buf[i] <= 31:
+            text_only[0] = True
         i += 1
     return line_end
 
@@ -461,6 +472,7 @@ cdef Py_ssize_t scan_lines(
     cdef double value, timestamp
     cdef int reason
     cdef uint64_t hashed
+    cdef bint text_only
     while pos < n:
         start = pos
         hit = memchr(buf + pos, 10, n - pos)
@@ -470,6 +482,7 @@ cdef Py_ssize_t scan_lines(
             reason = R_TOO_LONG
         else:
             fields = 0
+            text_only = False
             i = start
             while True:
                 while i < end and is_space(buf[i]):
@@ -478,11 +491,21 @@ cdef Py_ssize_t scan_lines(
                     break
                 if fields == 3:
                     fields = 4
+                    if 28 <= buf[i] <= 31 or buf[i] > 127:  # whitespace to str.split()?
+                        text_only = True
                     break
                 f_start[fields] = i
-                i = field_end(buf, i, end, n)
+                i = field_end(buf, i, end, n, &text_only)
                 f_end[fields] = i
                 fields += 1
+            if text_only:  # its point slot is kept, in line order, for parse_lines to fill
+                ids[points] = -1
+                names[points].kind = E_TEXT_LINE
+                names[points].line_start = start
+                names[points].line_end = end
+                names[points].point = points
+                points += 1
+                continue
             if fields == 0:
                 continue
             if fields != 3:
@@ -531,10 +554,15 @@ cdef int compare_events(const void* a, const void* b) noexcept nogil:
 cdef Py_ssize_t resolve_names(const uint8_t* buf, SpellingTable table, int64_t* ids, const Event* names,
                               Py_ssize_t points, Event* events, Py_ssize_t nevents) noexcept nogil:
     """Second pass: each point's hash in ``ids`` becomes its metric id, or -1 and its
-    E_UNKNOWN_NAME event (after the scan's events); returns the events' new count."""
+    E_UNKNOWN_NAME event (after the scan's events); returns the events' new count. A text
+    line's slot (E_TEXT_LINE) goes to the events as it is."""
     cdef Py_ssize_t k
     cdef int64_t metric_id
     for k in range(points):
+        if names[k].kind == E_TEXT_LINE:
+            events[nevents] = names[k]
+            nevents += 1
+            continue
         metric_id = table.find(buf + names[k].name_start, names[k].name_end - names[k].name_start,
                                <uint64_t>ids[k])
         ids[k] = metric_id
@@ -560,11 +588,14 @@ cdef bytes line_sample(const uint8_t* buf, Py_ssize_t start, Py_ssize_t end, Py_
 
 
 def parse_lines(const uint8_t[::1] chunk not None, object index, double now,
-                Py_ssize_t max_line_length, object make_reject, type bad_name_error):
+                Py_ssize_t max_line_length, object make_reject, type bad_name_error,
+                object parse_text_line):
     """Parse a chunk of ``name value timestamp`` lines.
 
     Returns ``(ids, timestamps, values, rejects)``; ``index.spellings`` must be a
-    SpellingTable. Semantics are those of ``carbon.parse.parse_lines_py``.
+    SpellingTable. Semantics are those of ``carbon.parse.parse_lines_py``; a line
+    with bytes that read differently as text goes to ``parse_text_line``
+    (``carbon.parse.parse_line``).
     """
     cdef SpellingTable table = index.spellings
     cdef Py_ssize_t n = chunk.shape[0]
@@ -605,6 +636,21 @@ def parse_lines(const uint8_t[::1] chunk not None, object index, double now,
             qsort(events, nevents, sizeof(Event), compare_events)
         for k in range(nevents):
             event = &events[k]
+            if event.kind == E_TEXT_LINE:
+                reason, name, value, timestamp = parse_text_line(
+                    (<const char*>buf)[event.line_start:event.line_end], now)
+                if reason is None:
+                    try:
+                        ids[event.point] = index.id_for(name)
+                        timestamps[event.point] = timestamp
+                        values[event.point] = value
+                        continue
+                    except bad_name_error:
+                        reason = REASONS[R_BAD_NAME]
+                if reason:
+                    rejects.append(make_reject(reason, line_sample(buf, event.line_start, event.line_end, 0)))
+                dropped += 1  # its slot's id stays -1
+                continue
             if event.kind != E_UNKNOWN_NAME:
                 rejects.append(make_reject(
                     REASONS[event.kind],

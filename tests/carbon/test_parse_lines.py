@@ -156,7 +156,6 @@ def test_values_read_like_python_float(run, value: bytes, expected: float) -> No
         (b"1e", "bad_value"),
         (b".", "bad_value"),
         (b"--1", "bad_value"),
-        (b"\xd9\xa3", "bad_value"),  # Arabic-Indic digit: ASCII numbers only
         (b"12abc", "bad_value"),
     ],
 )
@@ -164,6 +163,58 @@ def test_rejected_values(run, value: bytes, reason: str) -> None:
     points, _ = run(b"m " + value + b" 10\n")
     assert len(points) == 0
     assert points.rejects == [Reject(reason, b"m " + value + b" 10")]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "m\xa01.5\u200310",  # no-break space, em space
+        "m 1.5\x1c10",  # ASCII file separator: whitespace to str.split()
+        "\x1fm\x1d1.5 10\x1e",
+        "m \u0661.5 10",  # Arabic-Indic one: float() of a str takes it
+        "m \uff11.5 \uff11\uff10",  # fullwidth digits
+        "m 1.5 10 \u3000",  # ideographic space at the end: still three fields
+        "m\u2028 1.5 10",
+    ],
+)
+def test_lines_are_read_as_text_like_carbon(run, line: str) -> None:
+    """carbon decodes each line as UTF-8 and uses str.split() and float() on str."""
+    name, value, timestamp = line.split()
+    points, index = run(line.encode("utf-8") + b"\n")
+    assert triples(points, index) == [(name, float(timestamp), float(value))]
+    assert points.rejects == []
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("m\xa01.5 10 x", "malformed_line"),
+        ("m 1.5\u2003", "malformed_line"),
+        ("m \u0661x 10", "bad_value"),
+        ("m 1.5 \u0661x", "bad_timestamp"),
+        ("m\u00e9\x1cx 1 2", "malformed_line"),
+    ],
+)
+def test_text_lines_are_rejected_like_carbon(run, line: str, reason: str) -> None:
+    points, _ = run(line.encode("utf-8") + b"\n")
+    assert len(points) == 0
+    assert points.rejects == [Reject(reason, line.encode("utf-8").strip())]
+
+
+def test_text_lines_keep_their_place_among_points(run) -> None:
+    """Of equal timestamps the last arrival wins, so a text line must not move."""
+    chunk = "m 1 10\nm\xa02 10\nm 3 10\n\x1c\nn\u20034\u200310\nbad\xa0line\n".encode()
+    points, index = run(chunk)
+    assert triples(points, index) == [("m", 10.0, 1.0), ("m", 10.0, 2.0), ("m", 10.0, 3.0),
+                                      ("n", 10.0, 4.0)]
+    assert points.rejects == [Reject("malformed_line", "bad\xa0line".encode())]
+
+
+def test_invalid_utf8_is_read_as_bytes(run) -> None:
+    """carbon drops the connection on a line that is not UTF-8; Carbyne reads it as bytes."""
+    points, index = run(b"m\xff 1 10\nm 2\xa0 10\n")
+    assert len(points) == 0
+    assert [r.reason for r in points.rejects] == ["bad_name", "bad_value"]
 
 
 def test_whitespace_crlf_and_blank_lines(run) -> None:
