@@ -1074,9 +1074,11 @@ def pack_points(const int64_t[::1] timestamps, const double[::1] values):
 
 def newest_first(timestamps, values):
     """Points in arrival order as update_many takes them: (int64 timestamps, float64 values),
-    newest first, each timestamp once, its last arrival winning (carbon's cache keeps the
-    last). `timestamps` is a 1-d int64 or float64 array (floats truncated towards zero like
-    int(); ValueError when one is not finite), `values` float64 of the same length."""
+    newest first, each second once. Of points in one second the one with the smallest
+    timestamp wins, of equal timestamps the last arrival: carbon's cache keeps the last
+    arrival of each timestamp and hands them to whisper sorted, and whisper keeps the first
+    of each int(). `timestamps` is a 1-d int64 or float64 array (floats truncated towards
+    zero like int(); ValueError when one is not finite), `values` float64 of the same length."""
     cdef cnp.ndarray stamps_in = <cnp.ndarray>timestamps
     cdef cnp.ndarray values_in = <cnp.ndarray>values
     cdef bint floats
@@ -1087,7 +1089,7 @@ def newest_first(timestamps, values):
                                       1, False, "timestamps")
     cdef const double* points = <const double*>array_data(values, cnp.NPY_FLOAT64, 1, False,
                                                           "values")
-    cdef int64_t n = cnp.PyArray_DIM(stamps_in, 0), i, kept = 0, k
+    cdef int64_t n = cnp.PyArray_DIM(stamps_in, 0), i, kept = 0, k, best
     if cnp.PyArray_DIM(values_in, 0) != n:
         raise ValueError("cannot order points: timestamps and values differ in length")
     cdef cnp.ndarray stamps_out = np.empty(n, dtype=np.int64)
@@ -1124,12 +1126,16 @@ def newest_first(timestamps, values):
                         order[i] = i
                     stable_sort(keys, order, order + n, n)  # ascending, arrivals in order
                     k = n - 1
-                    while k >= 0:  # each timestamp's last arrival, newest first
-                        out_stamps[kept] = keys[order[k]]
-                        out_values[kept] = points[order[k]]
-                        kept += 1
-                        while k >= 0 and keys[order[k]] == out_stamps[kept - 1]:
+                    while k >= 0:  # each second's winner, newest first
+                        best = order[k]
+                        k -= 1
+                        while k >= 0 and keys[order[k]] == keys[best]:
+                            if floats and (<const double*>raw)[order[k]] < (<const double*>raw)[best]:
+                                best = order[k]  # an earlier moment in the same second
                             k -= 1
+                        out_stamps[kept] = keys[best]
+                        out_values[kept] = points[best]
+                        kept += 1
     finally:
         free(keys)
     if not finite:

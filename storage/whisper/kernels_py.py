@@ -151,13 +151,16 @@ def _check_timestamp(timestamp: int) -> None:
 
 def newest_first(timestamps: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Points in arrival order as update_many takes them: (int64 timestamps, float64 values),
-    newest first, each timestamp once, its last arrival winning (carbon's cache keeps the
-    last). Float timestamps are truncated towards zero like int(); ValueError when one is
-    not finite."""
+    newest first, each second once. Of points in one second the one with the smallest
+    timestamp wins, of equal timestamps the last arrival (carbon's cache keeps the last
+    arrival of each timestamp and hands them to whisper sorted; whisper keeps the first of
+    each int()). Float timestamps are truncated towards zero like int(); ValueError when one
+    is not finite."""
     if not isinstance(timestamps, np.ndarray) or not isinstance(values, np.ndarray):
         raise TypeError("cannot order points: timestamps and values must be numpy arrays")
     if len(timestamps) != len(values):
         raise ValueError("cannot order points: timestamps and values differ in length")
+    moments = timestamps
     if timestamps.dtype.kind == "f":
         if not np.isfinite(timestamps).all():
             raise ValueError("cannot order points: not all timestamps are finite")
@@ -165,11 +168,13 @@ def newest_first(timestamps: np.ndarray, values: np.ndarray) -> tuple[np.ndarray
             timestamps = timestamps.astype(np.int64)
     timestamps = timestamps.astype(np.int64, copy=False)
     values = values.astype(np.float64, copy=False)
-    order = np.argsort(timestamps, kind="stable")[::-1]  # newest first, latest arrival first
+    # by second, then moment, then the latest arrival first: each second's winner leads its run
+    order = np.lexsort((-np.arange(len(timestamps)), moments, timestamps))
     ordered = timestamps[order]
     keep = np.ones(len(ordered), dtype=bool)
-    keep[1:] = ordered[1:] != ordered[:-1]  # the first of each run: its last arrival
-    return ordered[keep], values[order][keep]
+    keep[1:] = ordered[1:] != ordered[:-1]
+    winners = order[keep][::-1]
+    return timestamps[winners], values[winners]
 
 
 def unpack_points(data: bytes) -> tuple[np.ndarray, np.ndarray]:

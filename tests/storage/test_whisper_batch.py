@@ -21,12 +21,12 @@ SETTINGS = settings(max_examples=100, deadline=None,
 
 
 def last_arrival_wins(points):
-    """What carbon's cache hands whisper: one point per integer timestamp, the latest one."""
+    """What carbon's cache hands whisper: one point per timestamp as received (a float
+    stays a float), the latest arrival, sorted by timestamp (carbon.cache's pop)."""
     latest = {}
     for timestamp, value in points:
-        latest.pop(int(timestamp), None)
-        latest[int(timestamp)] = value
-    return list(latest.items())
+        latest[timestamp] = value
+    return sorted(latest.items(), key=lambda point: point[0])
 
 
 def fetched(fetch, path, from_time, now):
@@ -75,7 +75,8 @@ def test_writes_match_whisper_update_many_and_fetches_match(run):
             reference.update_many(theirs, deduplicated, now=now)
             assert Path(theirs).read_bytes() == Path(mine).read_bytes()
             max_retention = max(s * p for s, p in archives)
-            assert written == sum(1 for t, _ in deduplicated if now - t <= max_retention)
+            seconds = {int(t) for t, _ in deduplicated}  # whisper keeps one point per second
+            assert written == sum(1 for t in seconds if now - t <= max_retention)
             for from_age in (max_retention * 2, max_retention, max_retention // 2, 0, -5):
                 assert fetched(store.fetch, mine, now - from_age, now) == fetched(
                     reference.fetch, theirs, now - from_age, now)
