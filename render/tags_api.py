@@ -35,6 +35,7 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from flask import Blueprint, Response, request
+from werkzeug.routing import BaseConverter
 
 from render.views.params import Params, request_params
 from storage.tagindex import AUTOCOMPLETE_LIMIT, TagIndex
@@ -46,6 +47,13 @@ _READ_OR_POST = ("GET", "HEAD", "POST")
 _POST = ("POST",)
 
 Handler = Callable[[Params], Any]
+
+
+class TagNameConverter(BaseConverter):
+    """``/tags/<tag>`` as graphite's ``^/(.+)$``: any text, slashes (leading or doubled) included."""
+
+    regex = ".+"
+    part_isolating = False
 
 
 class RequestError(ValueError):
@@ -108,6 +116,7 @@ def _respond(methods: Collection[str], handler: Handler) -> Response:
 def tags_blueprint(index: TagIndex, autocomplete_limit: int = AUTOCOMPLETE_LIMIT) -> Blueprint:
     """graphite's ``/tags`` routes over ``index``; ``autocomplete_limit`` is ``TAGDB_AUTOCOMPLETE_LIMIT``."""
     blueprint = Blueprint("tags", __name__)
+    blueprint.record_once(lambda state: state.app.url_map.converters.setdefault("tagname", TagNameConverter))
 
     def route(rule: str, methods: Collection[str], handler: Handler, **options: Any) -> None:
         def view(**kwargs: str) -> Response:
@@ -175,7 +184,8 @@ def tags_blueprint(index: TagIndex, autocomplete_limit: int = AUTOCOMPLETE_LIMIT
     route("/tags/findSeries", _READ_OR_POST, find_series)
     route("/tags/autoComplete/tags", _READ_OR_POST, auto_complete_tags)
     route("/tags/autoComplete/values", _READ_OR_POST, auto_complete_values)
-    route("/tags/<path:tag>", _READ, tag_details)
+    # merge_slashes=False: a tag may start with or hold "//" (graphite looks "/tags//x" up as "/x")
+    route("/tags/<tagname:tag>", _READ, tag_details, merge_slashes=False)
     return blueprint
 
 

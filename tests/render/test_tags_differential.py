@@ -195,3 +195,14 @@ def test_auto_complete_like_graphite(engines) -> None:
         if mismatch:
             mismatches.append(mismatch)
     assert not mismatches
+
+
+def test_tag_names_with_slashes_and_odd_urls_like_graphite(engines) -> None:
+    """graphite routes ``/tags/(.+)`` to the tag details: ``/tags//x`` is tag ``/x``,
+    ``/tags/findSeries/`` is a tag named ``findSeries/`` (no such tag: ``null``)."""
+    assert engines.compare("POST", "/tags/tagSeries", form={"path": "slashy;/x=1;a//b=2;a/b=3;q?=4"}) is None
+    paths = ["/tags//x", "/tags/a//b", "/tags/a/b", "/tags//", "/tags///x", "/tags/q?", "/tags/findSeries/",
+             "/tags/autoComplete/tags/", "/tags/tagSeries/", "/tags/autoComplete", "/tags/dc/"]
+    mismatches = [engines.compare("GET", path) for path in paths]
+    assert not [m for m in mismatches if m]
+    assert engines.ours.get("/tags//x").get_json()["values"][0]["value"] == "1"
