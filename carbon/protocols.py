@@ -21,6 +21,7 @@ Differences from carbon 1.1.10, on purpose:
 from __future__ import annotations
 
 import math
+import re
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -305,8 +306,30 @@ class PickleFactory(ReceiverFactory):
     protocol = PickleReceiver
 
 
+# Bytes at which str.splitlines() may end a line and a split on b"\\n" does not (the
+# non-ASCII ones are in the UTF-8 spellings of U+0085, U+2028 and U+2029).
+_OTHER_LINE_BREAKS = re.compile(rb"[\r\x0b\x0c\x1c-\x1e\x80-\xff]")
+
+
+def datagram_lines(data: bytes) -> bytes:
+    """A datagram's lines as carbon splits them (str.splitlines() of its UTF-8 text), one
+    per ``\\n``. Data that is not UTF-8 (carbon drops the datagram) splits at ``\\n``."""
+    if _OTHER_LINE_BREAKS.search(data) is None:
+        return data
+    try:
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        return data
+    return "\n".join(lines).encode("utf-8")
+
+
 class DatagramReceiver(DatagramProtocol):
-    """carbon's UDP_RECEIVER: each datagram holds whole plaintext lines (``\\n`` or ``\\r\\n``)."""
+    """carbon's UDP_RECEIVER: each datagram holds whole plaintext lines.
+
+    carbon decodes a datagram as UTF-8 and splits it with str.splitlines(), so a bare
+    ``\\r``, ``\\x0b``, ``\\x0c``, ``\\x1c``-``\\x1e`` and U+0085/U+2028/U+2029 end lines
+    too (over TCP only ``\\n`` does); see datagram_lines.
+    """
 
     def __init__(
         self,
@@ -330,6 +353,6 @@ class DatagramReceiver(DatagramProtocol):
         self.sink.unregister_producer(self._port)
 
     def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:
-        points = parse_lines(data, self.index, self.clock.seconds(), self.limits.max_line_length)
+        points = parse_lines(datagram_lines(data), self.index, self.clock.seconds(), self.limits.max_line_length)
         if len(points) or points.rejects:
             self.sink.accept(points, f"{addr[0]}:{addr[1]}")

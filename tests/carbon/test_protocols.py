@@ -358,6 +358,30 @@ def test_udp_datagrams_hold_several_lines() -> None:
     assert sink.producers == []
 
 
+@pytest.mark.parametrize("break_", ["\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028",
+                                    "\u2029", "\r\n", "\n"])
+def test_udp_lines_end_where_str_splitlines_ends_them(break_: str) -> None:
+    """carbon splits a datagram's UTF-8 text with str.splitlines()."""
+    index = MetricIndex()
+    sink = RecordingSink(index)
+    receiver = DatagramReceiver(sink, index, ReceiverLimits(), make_clock())
+    receiver.makeConnection(FakeUDPPort())
+    datagram = f"a 1 10{break_}b 2 20{break_}{break_}c\xe9 3 30{break_}".encode()
+    receiver.datagramReceived(datagram, ("10.0.0.1", 5000))
+    assert [point[:3] for point in sink.points] == [("a", 10.0, 1.0), ("b", 20.0, 2.0), ("c\xe9", 30.0, 3.0)]
+    assert sink.rejects == []
+
+
+def test_a_udp_datagram_that_is_not_utf8_splits_at_newlines() -> None:
+    index = MetricIndex()
+    sink = RecordingSink(index)
+    receiver = DatagramReceiver(sink, index, ReceiverLimits(), make_clock())
+    receiver.makeConnection(FakeUDPPort())
+    receiver.datagramReceived(b"a 1 10\rb\xff 2 20\nc 3 30", ("10.0.0.1", 5000))
+    assert [point[:3] for point in sink.points] == [("c", 30.0, 3.0)]
+    assert [r[0] for r in sink.rejects] == ["malformed_line"]
+
+
 def test_tcp_receivers_read_larger_chunks_than_twisteds_default() -> None:
     from carbon.protocols import READ_SIZE
 
