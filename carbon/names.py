@@ -5,8 +5,13 @@ before caching it, so ``a;b=2;a=1`` and ``a;a=1;b=2`` are one series, a leading
 ``~`` is dropped from the name, and ``m{a="1"}`` (OpenMetrics) becomes ``m;a=1``.
 Carbon logs and keeps names it cannot parse; Carbyne rejects them instead
 (``bad_name``), together with empty names, names holding whitespace or control
-characters, and names longer than ``max_name_bytes``. Path-safety checks
-(``..``, empty nodes) stay in ``storage.paths.metric_path`` where files are made.
+characters, and names longer than ``max_name_bytes``.
+
+Carbon stores ``a..b`` and ``.a.b`` in the file of ``a.b`` (its path is the name with
+dots as separators, leading ones stripped, and the file system ignores doubled ones), so
+an untagged name's leading and doubled dots are dropped here and the points join
+``a.b``'s. A trailing dot (carbon: a hidden file ``.wsp`` in the folder ``a/b``) is left
+for ``storage.paths.metric_path`` to refuse with the other path-safety checks.
 
 Parsers hand raw bytes to :meth:`MetricIndex.id_for`; a bounded cache of raw
 spellings makes a known spelling cost one hash lookup. When the compiled
@@ -32,6 +37,9 @@ _FORBIDDEN_IN_NAME = re.compile(r"[\s\x00-\x1f\x7f]")
 # One OpenMetrics label: key="value" with \" and \\ escapes, then ',' (or carbon's
 # accidental ':,') or the end.  Mirrors graphite's parse_openmetrics pattern.
 _OPENMETRICS_LABEL = re.compile(r'([^=]+)="((?:\\["\\]|[^"\\])+)"(?::?,|$)')
+
+
+_DOUBLED_DOTS = re.compile(r"\.{2,}")
 
 
 class BadMetricName(ValueError):
@@ -117,7 +125,14 @@ def canonical_name(name: str) -> str:
         return _parse_openmetrics(name)
     if ";" in name:
         return _parse_carbon_tags(name)
-    return _name_as_tag_value(name, name)
+    bare = name
+    while bare[:1] in ("~", "."):
+        bare = bare.lstrip("~").lstrip(".")
+    if not bare:
+        raise _refuse(name, "the name is empty once leading '~' and '.' are removed")
+    if ".." in bare:
+        bare = _DOUBLED_DOTS.sub(".", bare)
+    return bare
 
 
 class SpellingCache:

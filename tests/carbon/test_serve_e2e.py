@@ -198,14 +198,14 @@ def test_hostile_input_is_refused_while_other_clients_land(daemon_factory, tmp_p
     with socket.create_connection(("127.0.0.1", daemon.line)) as long_line, \
             socket.create_connection(("127.0.0.1", daemon.line)) as honest:
         long_line.sendall(b"x" * 100_000 + b" 1 %d\n" % t1)
-        long_line.sendall(b"a..b 1 %d\n../../../escape 1 %d\nnot.a.number x %d\n" % (t1, t1, t1))
+        long_line.sendall(b"a.b. 1 %d\n../../../escape 1 %d\nnot.a.number x %d\n" % (t1, t1, t1))
         honest.sendall(b"hostile.good.line 2 %d\n" % t1)
     expected = {"hostile.good.pickle": {(t1, 4.0)}, "hostile.good.line": {(t1, 2.0)}}
     daemon.wait_cached(expected)
     prefix = f"carbon.agents.{HOST}.rejected"
     reasons = ["bad_pickle", "line_too_long", "bad_value", "bad_name"]
     deadline = time.monotonic() + 30
-    while True:  # the self-metrics record the refusals (bad_name once the writer meets a..b)
+    while True:  # the self-metrics record the refusals (bad_name once the writer meets a.b.)
         cached = daemon.cached([f"{prefix}.{r}" for r in reasons])
         seen = {r: set(cached[f"{prefix}.{r}"]) | daemon.disk(f"{prefix}.{r}") for r in reasons}
         if all(any(v >= 1 for _, v in points) for points in seen.values()):

@@ -208,11 +208,11 @@ def test_a_file_removed_while_running_is_created_again_under_the_create_limit(tm
 
 def test_invalid_name_is_rejected_and_others_still_land(tmp_path):
     rig = Rig(tmp_path)
-    rig.put("a..b", (NOW - 60, 1))
+    rig.put("a.b.", (NOW - 60, 1))
     rig.put("good.one", (NOW - 60, 2))
     rig.writer.start()
     rig.clock.advance(0)
-    assert rig.rejects == [("bad_name", b"a..b")]
+    assert rig.rejects == [("bad_name", b"a.b.")]
     assert rig.on_disk("good.one") == {NOW - 60: 2.0}
     assert rig.cache.size == 0
     assert not list(tmp_path.glob("**/b.wsp"))
