@@ -212,17 +212,24 @@ def pickle_stream(seed: int, now: int) -> list[bytes]:
             name = rng.choice(names)
             stamp = stamps.pick(name)
             value = random_value(rng)
-            kind = rng.randint(0, 3)
+            kind = rng.randint(0, 5)
             if kind == 0:
                 point = (stamp, value)
             elif kind == 1:
                 point = (int(float(stamp)) if float(stamp).is_integer() else stamp, float(value))
+            elif kind == 2:  # bytes, and a str with spaces, as float() takes them
+                point = (stamp.encode(), f" {value}\t")
+            elif kind == 3:  # float(True) is 1.0 to carbon
+                point = [float(stamp), rng.choice([True, False])]
             else:
                 point = (float(stamp), float(value) if "." in value or "e" in value.lower() else int(value.replace("_", "")))
             points.append((name, point))
             if rng.random() < 0.03:
-                points.append((name, (point[0], "nan")))  # ignored by both
-        payload = pickle.dumps(points, protocol=rng.randint(0, 5))
+                points.append((name, (point[0], rng.choice(["nan", None, "x"]))))  # ignored by both
+        # bytes need protocol 3 or later: before it they pickle as a call of _codecs.encode,
+        # which both refuse, losing the frame
+        protocol = rng.randint(0, 5) if rng.random() < 0.9 else rng.randint(3, 5)
+        payload = pickle.dumps(points, protocol=protocol)
         frames.append(struct.pack("!L", len(payload)) + payload)
     return frames
 
