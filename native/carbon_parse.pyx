@@ -246,33 +246,32 @@ cdef uint64_t LANES_HIGH = 0x8080808080808080ULL
 
 
 cdef inline Py_ssize_t field_end(const uint8_t* buf, Py_ssize_t i, Py_ssize_t line_end,
-                                 Py_ssize_t n, bint* text_only) noexcept nogil:
+                                 Py_ssize_t n, uint64_t* seen, bint* text_only) noexcept nogil:
     """Where the field starting at ``i`` ends: the first whitespace byte, or ``line_end``.
 
     Whitespace is at most 0x20, so eight bytes at a time are tested for a byte
     below 0x21 (the lowest flagged lane is exact); a control byte that is not
     whitespace stays part of the field. Loads stay inside the chunk (``n``); a
     flagged byte is never past ``line_end``, which holds a newline or is ``n``.
-    ``text_only`` is set when the field holds a byte that str.split() or float()
-    of a str could read differently (0x1c-0x1f, or any byte above 0x7f).
+
+    Bytes that str.split() or float() of a str could read differently: every byte
+    looked at is OR-ed into ``seen`` (a high bit there means a byte above 0x7f; the
+    words can reach into the next line, which at worst sends this one to the exact
+    text path), and ``text_only`` is set on 0x1c-0x1f.
     """
     cdef uint64_t word, low
     while i < line_end:
         if i + 8 <= n:
             word = _load64(buf + i)
+            seen[0] |= word
             low = (word - LANES_0x21) & ~word & LANES_HIGH
             if low == 0:
-                if word & LANES_HIGH:
-                    text_only[0] = True
                 i += 8
                 continue
-            if word & LANES_HIGH & ((low & (~low + 1)) - 1):  # high bytes before the flagged one
-                text_only[0] = True
             i += count_trailing_zeros(low) >> 3
         else:
             while i < line_end and buf[i] > 32:
-                if buf[i] > 127:
-                    text_only[0] = True
+                seen[0] |= buf[i]
                 i += 1
         if i >= line_end:
             return line_end
@@ -471,7 +470,7 @@ cdef Py_ssize_t scan_lines(
     cdef const void* hit
     cdef double value, timestamp
     cdef int reason
-    cdef uint64_t hashed
+    cdef uint64_t hashed, seen
     cdef bint text_only
     while pos < n:
         start = pos
@@ -483,6 +482,7 @@ cdef Py_ssize_t scan_lines(
         else:
             fields = 0
             text_only = False
+            seen = 0
             i = start
             while True:
                 while i < end and is_space(buf[i]):
@@ -495,10 +495,10 @@ cdef Py_ssize_t scan_lines(
                         text_only = True
                     break
                 f_start[fields] = i
-                i = field_end(buf, i, end, n, &text_only)
+                i = field_end(buf, i, end, n, &seen, &text_only)
                 f_end[fields] = i
                 fields += 1
-            if text_only:  # its point slot is kept, in line order, for parse_lines to fill
+            if text_only or seen & LANES_HIGH:  # its point slot is kept, in line order, for parse_lines to fill
                 ids[points] = -1
                 names[points].kind = E_TEXT_LINE
                 names[points].line_start = start
