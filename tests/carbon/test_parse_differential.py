@@ -51,10 +51,12 @@ def test_native_decimals_round_like_python(mantissa: int, point: int, exponent: 
 
 _names = st.sampled_from(
     [b"a.b", b"a;b=2;a=1", b"a;a=1;b=2", b"~a.b", b"x", b"bad;tag", b"\xff", b"m{a=\"1\"}", b"a.b.c.d.e",
-     "жопа".encode(), b"n" * 40, b"q;k=~v"]
+     "данные.é".encode(), b"n" * 40, b"q;k=~v", b"a..b", b".a", b"a.b."]
 )
 _fields = st.one_of(_names, number_text, tricky_numbers, st.sampled_from([b"-1", b"1795422700", b"1e9"]))
-_separators = st.sampled_from([b" ", b"  ", b"\t", b" \r", b"\x0b", b"\x0c "])
+# the last ones separate fields only when the line is read as text (str.split())
+_separators = st.sampled_from([b" ", b"  ", b"\t", b" \r", b"\x0b", b"\x0c ", b"\x1c", b"\x1f ",
+                               "\xa0".encode(), "\u2003".encode(), "\u3000 ".encode()])
 
 
 @st.composite
