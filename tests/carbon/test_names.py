@@ -45,7 +45,7 @@ def graphite_tagged_series():
         ('m{a="x\\"y"}', 'm;a=x"y'),
         ("collectd.load;host=h;plugin=load;type=load", "collectd.load;host=h;plugin=load;type=load"),
         ("stats.x;env=test;dc=dc0", "stats.x;dc=dc0;env=test"),  # StatsD's unsorted tags
-        ("жопа.驢", "жопа.驢"),
+        ("данные.驢", "данные.驢"),
     ],
 )
 def test_canonical_names_match_carbon(raw: str, canonical: str) -> None:
