@@ -253,6 +253,12 @@ def _read_sections(path: str | os.PathLike) -> list[_Section]:
     configparser supplies the values (so comments, continuation lines, ``:``
     delimiters, ``%`` interpolation and ``[DEFAULT]`` behave as in carbon);
     a scan of the raw lines supplies the order and the line numbers.
+
+    Lines are what iterating over the file gives, as for carbon and for
+    configparser: universal newlines, so a split on LF only. ``splitlines()``
+    also breaks at VT, FF, 0x1c-0x1e, NEL and U+2028/U+2029; a comment such
+    as "# old<FF>[catchall]" -- one comment line for carbon -- then put
+    [catchall] early in the order and gave its retentions to other metrics.
     """
     shown = os.fspath(path)
     try:
@@ -267,11 +273,11 @@ def _read_sections(path: str | os.PathLike) -> list[_Section]:
         parser.read_string(text, source=shown)
     except configparser.Error as error:
         line = getattr(error, "lineno", 0) or 1
-        lines = text.splitlines() or [""]
+        lines = text.split("\n")
         offending = lines[min(line, len(lines)) - 1].strip()
         raise ConfigError(shown, line, offending, _first_line(error)) from None
     sections: list[_Section] = []
-    for name, line, key_lines in _scan_headers(text.splitlines()):
+    for name, line, key_lines in _scan_headers(text.split("\n")):
         try:
             options = dict(parser.items(name))
         except configparser.InterpolationError as error:
