@@ -272,10 +272,14 @@ def _read_sections(path: str | os.PathLike) -> list[_Section]:
     try:
         parser.read_string(text, source=shown)
     except configparser.Error as error:
-        line = getattr(error, "lineno", 0) or 1
+        line, reason = getattr(error, "lineno", 0), _first_line(error)
+        if not line and getattr(error, "errors", None):
+            # a plain ParsingError lists its bad lines instead of having one lineno
+            line, reason = error.errors[0][0], "neither a section header, an option nor a comment"
+        line = line or 1
         lines = text.split("\n")
         offending = lines[min(line, len(lines)) - 1].strip()
-        raise ConfigError(shown, line, offending, _first_line(error)) from None
+        raise ConfigError(shown, line, offending, reason) from None
     sections: list[_Section] = []
     for name, line, key_lines in _scan_headers(text.split("\n")):
         try:
