@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from carbon.names import BadMetricName, canonical_name
@@ -110,6 +110,10 @@ def test_canonical_path_agrees_with_carbon_where_carbon_accepts(name):
         expected = canonical_name(name)
     except BadMetricName:
         return
+    if ";" not in expected:
+        # the daemon also drops an untagged name's leading and doubled dots (they name the
+        # same file); graphite's path keeps them
+        assume(not name.lstrip("~").startswith(".") and ".." not in name)
     assert canonical_path(name) == expected
 
 
