@@ -34,6 +34,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def installed_carbon_venv() -> Path | None:
+    """A carbon 1.1.10 venv already built, for tests: ``CARBYNE_BENCH_CARBON_VENV``, the one
+    ``.ci/run`` builds, or the benchmark's; None when there is none."""
+    places = [os.environ.get("CARBYNE_BENCH_CARBON_VENV", ""), REPO / ".ci" / "cache" / "carbon-1.1.10",
+              Path.home() / ".cache" / "carbyne-bench" / "carbon-1.1.10"]
+    for place in filter(None, places):
+        if (Path(place) / "bin" / "carbon-cache.py").exists():
+            return Path(place)
+    return None
+
+
 def ensure_carbon_venv() -> Path:
     """carbon-cache 1.1.10 in its own venv: its top-level ``carbon`` package would shadow ours."""
     python = CARBON_VENV / "bin" / "python"
@@ -50,6 +61,7 @@ class Daemon:
     whisper_dir: Path
     line_port: int
     pickle_port: int
+    cache_query_port: int = 0
 
     def cpu_seconds(self) -> float:
         """utime + stime of the daemon and its children, from /proc."""
@@ -97,16 +109,34 @@ def _wait_listening(port: int, proc: subprocess.Popen, timeout: float = 60) -> N
     raise TimeoutError(port)
 
 
-def start_carbon_cache(root: Path) -> Daemon:
+def start_carbon_program(venv: Path, program: str, config: Path, root: Path) -> subprocess.Popen:
+    """One of carbon 1.1.10's daemons (carbon-cache.py, carbon-relay.py) from ``venv``, in the
+    foreground, with its files under ``root``."""
+    return subprocess.Popen(
+        [str(venv / "bin" / "python"), str(venv / "bin" / program), f"--config={config}",
+         "--nodaemon", "start"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root,
+        env={**os.environ, "GRAPHITE_ROOT": str(root)},
+    )
+
+
+def start_carbon_cache(root: Path, *, venv: Path | None = None, schemas: str = SCHEMAS,
+                       aggregation: str | None = None, settings: str = "") -> Daemon:
     """carbon-cache at its defaults but unlimited rates; its default WHISPER_FALLOCATE_CREATE
     is False, so it writes each new file's zeros (CARBYNE_BENCH_CARBON_FALLOCATE=1 turns on
-    its posix_fallocate instead; the files' bytes are the same either way)."""
-    venv = ensure_carbon_venv()
+    its posix_fallocate instead; the files' bytes are the same either way).
+
+    ``settings`` are more ``[cache]`` lines (carbon refuses a key given twice), which may
+    name the ports as ``{line}``, ``{pickle}`` and ``{query}``; ``aggregation`` is a
+    storage-aggregation.conf."""
+    venv = venv if venv is not None else ensure_carbon_venv()
     conf_dir, storage = root / "conf", root / "storage"
     conf_dir.mkdir(parents=True, exist_ok=True)
     (storage / "log").mkdir(parents=True, exist_ok=True)
     line, pick, query = free_port(), free_port(), free_port()
-    (conf_dir / "storage-schemas.conf").write_text(SCHEMAS)
+    (conf_dir / "storage-schemas.conf").write_text(schemas)
+    if aggregation is not None:
+        (conf_dir / "storage-aggregation.conf").write_text(aggregation)
     (conf_dir / "carbon.conf").write_text(f"""[cache]
 STORAGE_DIR = {storage}
 LOCAL_DATA_DIR = {storage}/whisper
@@ -127,16 +157,17 @@ LOG_UPDATES = False
 LOG_CREATES = False
 LOG_CACHE_HITS = False
 {"WHISPER_FALLOCATE_CREATE = True" if os.environ.get("CARBYNE_BENCH_CARBON_FALLOCATE") else ""}
+{settings.format(line=line, pickle=pick, query=query)}
 """)
-    proc = subprocess.Popen(
-        [str(venv / "bin" / "python"), str(venv / "bin" / "carbon-cache.py"),
-         f"--config={conf_dir / 'carbon.conf'}", "--nodaemon", "start"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root,
-        env={**os.environ, "GRAPHITE_ROOT": str(root)},
-    )
-    _wait_listening(line, proc)
-    _wait_listening(pick, proc)
-    return Daemon(proc, storage / "whisper", line, pick)
+    proc = start_carbon_program(venv, "carbon-cache.py", conf_dir / "carbon.conf", root)
+    try:
+        for port in (line, pick, query):
+            _wait_listening(port, proc)
+    except Exception:
+        proc.kill()
+        proc.wait()
+        raise
+    return Daemon(proc, storage / "whisper", line, pick, query)
 
 
 def start_carbyne(root: Path) -> Daemon:
@@ -156,7 +187,7 @@ def start_carbyne(root: Path) -> Daemon:
     )
     _wait_listening(line, proc)
     _wait_listening(pick, proc)
-    return Daemon(proc, data / "whisper", line, pick)
+    return Daemon(proc, data / "whisper", line, pick, query)
 
 
 _FS_IOC_GETFLAGS, _FS_IOC_SETFLAGS, _FS_TOPDIR_FL = 0x80086601, 0x40086602, 0x00020000

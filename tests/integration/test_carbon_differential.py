@@ -26,23 +26,22 @@ the test skips, naming why.
 """
 from __future__ import annotations
 
-import os
 import pickle
 import random
 import socket
 import struct
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from .conftest import free_port, start_daemon, wait_for_port
-from .test_relays import carbon_venv
+from benchmarks.ingest_workload import installed_carbon_venv, start_carbon_cache
+
+from .conftest import start_daemon
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(carbon_venv() is None,
+    pytest.mark.skipif(installed_carbon_venv() is None,
                        reason="no carbon 1.1.10 venv (.ci/run builds one: pip install carbon==1.1.10)"),
 ]
 
@@ -81,6 +80,8 @@ pattern = .*
 xFilesFactor = 0.5
 aggregationMethod = average
 """
+
+CARBON_UDP = "ENABLE_UDP_LISTENER = True\nUDP_RECEIVER_INTERFACE = 127.0.0.1\nUDP_RECEIVER_PORT = {line}\n"
 
 # Ages (seconds before now) that land in the same archive whenever they are written:
 # ten minutes of margin on each side of every archive's edge.
@@ -234,50 +235,6 @@ def pickle_stream(seed: int, now: int) -> list[bytes]:
     return frames
 
 
-def start_carbon_cache(root: Path) -> tuple[subprocess.Popen, Path, int, int]:
-    venv = carbon_venv()
-    conf_dir, storage = root / "conf", root / "storage"
-    (storage / "log").mkdir(parents=True, exist_ok=True)
-    conf_dir.mkdir(parents=True, exist_ok=True)
-    (conf_dir / "storage-schemas.conf").write_text(SCHEMAS)
-    (conf_dir / "storage-aggregation.conf").write_text(AGGREGATION)
-    line, pickle_port, query = free_port(), free_port(), free_port()
-    (conf_dir / "carbon.conf").write_text(f"""[cache]
-STORAGE_DIR = {storage}
-LOCAL_DATA_DIR = {storage}/whisper
-LOG_DIR = {storage}/log
-PID_DIR = {storage}
-LINE_RECEIVER_INTERFACE = 127.0.0.1
-LINE_RECEIVER_PORT = {line}
-PICKLE_RECEIVER_INTERFACE = 127.0.0.1
-PICKLE_RECEIVER_PORT = {pickle_port}
-CACHE_QUERY_INTERFACE = 127.0.0.1
-CACHE_QUERY_PORT = {query}
-MAX_CACHE_SIZE = inf
-MAX_UPDATES_PER_SECOND = inf
-MAX_CREATES_PER_MINUTE = inf
-CARBON_METRIC_INTERVAL = 0
-ENABLE_TAGS = False
-ENABLE_UDP_LISTENER = True
-UDP_RECEIVER_INTERFACE = 127.0.0.1
-UDP_RECEIVER_PORT = {line}
-""")
-    proc = subprocess.Popen(
-        [str(venv / "bin" / "python"), str(venv / "bin" / "carbon-cache.py"),
-         f"--config={conf_dir / 'carbon.conf'}", "--nodaemon", "start"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root,
-        env={**os.environ, "GRAPHITE_ROOT": str(root)},
-    )
-    try:
-        wait_for_port(line, proc)
-        wait_for_port(pickle_port, proc)
-    except Exception:
-        proc.kill()
-        proc.wait()
-        raise
-    return proc, storage / "whisper", line, pickle_port
-
-
 def read_tree(root: Path) -> dict[str, tuple]:
     """Every Whisper file under ``root``: header fields, and each archive's written
     ``(interval, value)`` pairs (slot order left out)."""
@@ -330,20 +287,21 @@ def run_both(tmp_path: Path, send) -> tuple[dict, dict]:
     carbyne = start_daemon(tmp_path / "carbyne", extra_conf=f"CONF_DIR = {tmp_path / 'conf'}\n"
                            "MAX_UPDATES_PER_SECOND = inf\nMAX_CREATES_PER_MINUTE = inf\n")
     try:
-        carbon, carbon_tree, carbon_line, carbon_pickle = start_carbon_cache(tmp_path / "carbon")
+        carbon = start_carbon_cache(tmp_path / "carbon", venv=installed_carbon_venv(), schemas=SCHEMAS,
+                                    aggregation=AGGREGATION, settings=CARBON_UDP)
     except Exception:
         carbyne.stop()
         raise
     try:
-        send({"line": carbon_line, "pickle": carbon_pickle})
+        send({"line": carbon.line_port, "pickle": carbon.pickle_port})
         send({"line": carbyne.line_port, "pickle": carbyne.pickle_port})
         assert carbyne.stop() == 0, carbyne.log()
         ours = read_tree(carbyne.whisper_dir)
-        theirs = settled_tree(carbon_tree, ours)
+        theirs = settled_tree(carbon.whisper_dir, ours)
     finally:
         carbyne.stop()
-        carbon.terminate()
-        carbon.wait(timeout=30)
+        carbon.proc.terminate()
+        carbon.proc.wait(timeout=30)
     return theirs, ours
 
 

@@ -12,7 +12,6 @@ and UDP, with tags. Points are read back from disk with the reference
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
 import subprocess
 import time
@@ -21,22 +20,11 @@ from pathlib import Path
 import pytest
 import whisper
 
-from .conftest import REPO, free_port, wait_for_port
+from benchmarks.ingest_workload import installed_carbon_venv, start_carbon_program
+
+from .conftest import free_port, wait_for_port
 
 pytestmark = pytest.mark.integration
-
-VENV_PLACES = [
-    os.environ.get("CARBYNE_BENCH_CARBON_VENV", ""),
-    str(REPO / ".ci" / "cache" / "carbon-1.1.10"),
-    str(Path.home() / ".cache" / "carbyne-bench" / "carbon-1.1.10"),
-]
-
-
-def carbon_venv() -> Path | None:
-    for place in filter(None, VENV_PLACES):
-        if (Path(place) / "bin" / "carbon-relay.py").exists():
-            return Path(place)
-    return None
 
 
 def values_on_disk(daemon, metric: str) -> dict[int, float]:
@@ -80,12 +68,7 @@ MAX_QUEUE_SIZE = 10000
 USE_FLOW_CONTROL = True
 CARBON_METRIC_INTERVAL = 0
 """)
-    proc = subprocess.Popen(
-        [str(venv / "bin" / "python"), str(venv / "bin" / "carbon-relay.py"),
-         f"--config={conf_dir / 'carbon.conf'}", "--nodaemon", "start"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root,
-        env={**os.environ, "GRAPHITE_ROOT": str(root)},
-    )
+    proc = start_carbon_program(venv, "carbon-relay.py", conf_dir / "carbon.conf", root)
     try:
         wait_for_port(line, proc)
     except Exception:
@@ -95,11 +78,11 @@ CARBON_METRIC_INTERVAL = 0
     return proc, line
 
 
-@pytest.mark.skipif(carbon_venv() is None, reason="no carbon 1.1.10 venv (.ci/run builds one: pip install carbon==1.1.10)")
+@pytest.mark.skipif(installed_carbon_venv() is None, reason="no carbon 1.1.10 venv (.ci/run builds one: pip install carbon==1.1.10)")
 @pytest.mark.parametrize("protocol", ["pickle", "line"])
 def test_carbon_relay_forwards_into_carbyne(carbyne_daemon, tmp_path, protocol):
     port = carbyne_daemon.pickle_port if protocol == "pickle" else carbyne_daemon.line_port
-    relay, relay_port = start_relay(carbon_venv(), tmp_path / "relay", port, protocol)
+    relay, relay_port = start_relay(installed_carbon_venv(), tmp_path / "relay", port, protocol)
     now = int(time.time()) // 60 * 60
     expected = {
         f"relayed.{protocol}.host{h}.load": {now - 60 * k: float(h * 10 + k) / 4 for k in range(5)}

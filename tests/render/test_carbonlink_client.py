@@ -271,40 +271,15 @@ def test_against_carbyne_cache_query_server() -> None:
 def test_against_carbon_cache_1_1_10(tmp_path) -> None:
     from benchmarks import ingest_workload as workload
 
-    if not (workload.CARBON_VENV / "bin" / "carbon-cache.py").exists():
-        pytest.skip("carbon-cache 1.1.10 venv not present")
-    conf_dir, storage = tmp_path / "conf", tmp_path / "storage"
-    conf_dir.mkdir()
-    (storage / "log").mkdir(parents=True)
-    line, pick, query = workload.free_port(), workload.free_port(), workload.free_port()
-    (conf_dir / "storage-schemas.conf").write_text(workload.SCHEMAS)
+    venv = workload.installed_carbon_venv()
+    if venv is None:
+        pytest.skip("no carbon 1.1.10 venv (.ci/run builds one: pip install carbon==1.1.10)")
     # timesorted + a huge MIN_TIMESTAMP_LAG: the writer never takes these points, so they stay cached.
-    (conf_dir / "carbon.conf").write_text(textwrap.dedent(f"""\
-        [cache]
-        STORAGE_DIR = {storage}
-        LOCAL_DATA_DIR = {storage}/whisper
-        LOG_DIR = {storage}/log
-        PID_DIR = {storage}
-        LINE_RECEIVER_INTERFACE = 127.0.0.1
-        LINE_RECEIVER_PORT = {line}
-        PICKLE_RECEIVER_INTERFACE = 127.0.0.1
-        PICKLE_RECEIVER_PORT = {pick}
-        CACHE_QUERY_INTERFACE = 127.0.0.1
-        CACHE_QUERY_PORT = {query}
-        CACHE_WRITE_STRATEGY = timesorted
-        MIN_TIMESTAMP_LAG = 100000
-        CARBON_METRIC_INTERVAL = 0
-        ENABLE_TAGS = False
-        """))
-    proc = subprocess.Popen(
-        [str(workload.CARBON_VENV / "bin" / "python"), str(workload.CARBON_VENV / "bin" / "carbon-cache.py"),
-         f"--config={conf_dir / 'carbon.conf'}", "--nodaemon", "start"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
-        env={**os.environ, "GRAPHITE_ROOT": str(tmp_path)},
-    )
+    carbon = workload.start_carbon_cache(
+        tmp_path, venv=venv,
+        settings="CACHE_WRITE_STRATEGY = timesorted\nMIN_TIMESTAMP_LAG = 100000\n")
+    proc, line, query = carbon.proc, carbon.line_port, carbon.cache_query_port
     try:
-        workload._wait_listening(line, proc)
-        workload._wait_listening(query, proc)
         now = int(time.time())
         with socket.create_connection(("127.0.0.1", line)) as conn:
             conn.sendall(f"real.a 1.5 {now - 20}\nreal.a 2.5 {now - 10}\nreal.b 4 {now}\n".encode())

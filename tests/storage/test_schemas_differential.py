@@ -41,29 +41,19 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.ingest_workload import installed_carbon_venv
 from storage.schemas import AGGREGATION_METHODS, ConfigError, StorageRules
-
-REPO = Path(__file__).resolve().parents[2]
-VENV_PLACES = [
-    os.environ.get("CARBYNE_BENCH_CARBON_VENV", ""),
-    str(REPO / ".ci" / "cache" / "carbon-1.1.10"),
-    str(Path.home() / ".cache" / "carbyne-bench" / "carbon-1.1.10"),
-]
 
 
 def carbon_python() -> Path | None:
-    for place in filter(None, VENV_PLACES):
-        python = Path(place) / "bin" / "python"
-        if python.exists() and list(Path(place).glob("lib/python3*/site-packages/carbon/storage.py")):
-            return python
-    return None
+    venv = installed_carbon_venv()
+    return venv / "bin" / "python" if venv is not None else None
 
 
 CARBON_PYTHON = carbon_python()
 needs_carbon = pytest.mark.skipif(
     CARBON_PYTHON is None,
-    reason="carbon 1.1.10 venv not found (looked in: "
-    + ", ".join(filter(None, VENV_PLACES)) + ")",
+    reason="no carbon 1.1.10 venv (.ci/run builds one: pip install carbon==1.1.10)",
 )
 
 # Runs inside carbon's venv: argv = conf dir (holding storage-schemas.conf and
