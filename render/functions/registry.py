@@ -193,6 +193,18 @@ class BoundCall:
 _MISSING = object()
 
 
+def _series_label(bound: BoundCall) -> str:
+    """``seriesList=a.b.c`` (``+2 more``): the call's first series argument, for error messages."""
+    for param in bound.function.params:
+        value = bound.arguments.get(param.name)
+        if param.takes_series and isinstance(value, list):
+            series = [s for s in value if isinstance(s, Series)]
+            if series:
+                more = f" (+{len(series) - 1} more)" if len(series) > 1 else ""
+                return f"{param.name}={series[0].name}{more}"
+    return "values"
+
+
 class Registry:
     """Every render function by name (aliases included); immutable once built."""
 
@@ -328,7 +340,15 @@ class Registry:
             extra["shifted"] = None if shifted is None else [list(series) for series in shifted]
         if generated is not None:
             extra["generated"] = {target: list(series) for target, series in generated.items()}
-        return function.body(ctx, *bound.values, **extra)
+        try:
+            return function.body(ctx, *bound.values, **extra)
+        except OverflowError as exc:
+            # Where Python's float arithmetic overflows (``x ** 2`` of values near 1e300 in stdev's
+            # running squares, ``int(inf)`` in cactiStyle's legend) graphite-web fails the whole
+            # request with the same OverflowError (HTTP 500): there is no answer to match, so the
+            # call is refused with a 400 naming it rather than left to crash.
+            detail = exc.args[-1] if exc.args else "overflow"  # (34, 'Numerical result out of range')
+            raise InputError(f"cannot call {name} {_series_label(bound)}: a value overflows a float ({detail})") from None
 
     def generated_targets(
         self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any] | None, ctx: RequestContext

@@ -7,9 +7,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle import (
     carbyne_call,
+    carbyne_evaluate,
     compare_call,
     compare_target,
     graphite_call,
+    graphite_evaluate,
     series_lists,
     stored_data,
 )
@@ -136,3 +138,23 @@ def test_bootstrap_evaluated_even_when_empty_over_the_request(target: str) -> No
     not the argument had series over the request window (found by the differential fuzzer)."""
     data = {"a.b.c": (0, 60, [9.0, 2.0, 5.0] * 3 + [None] * 20)}
     assert compare_target(target, 700, 730, data)
+
+
+#: Values near the largest float: their squares, sums and legends overflow.
+HUGE = {"a.b.c": (0, 60, [None, 1e300, 2.0, -1e300, 5.0, 3.0]),
+        "a.x.c": (0, 60, [None, 1.7976931348623157e308, 1.0, 1.7976931348623157e308, 3.0, 4.0])}
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["stdev(a.b.c,3)", "mostDeviant(a.*.c,1)", "cactiStyle(sumSeries(a.*.c))", "legendValue(sumSeries(a.*.c),'max','si')",
+     "scale(stdev(a.*.c,2),2)"],
+)
+def test_float_overflow_is_refused_where_graphite_fails(target: str) -> None:
+    """graphite-web raises OverflowError (HTTP 500) where Python's float arithmetic overflows
+    (``x ** 2``, ``int(inf)``): Carbyne refuses the call with an InputError naming it (found by
+    the differential fuzzer with values near 1e300)."""
+    with pytest.raises(OverflowError):
+        graphite_evaluate(target, 0, 300, HUGE)
+    with pytest.raises(InputError, match=r"cannot call \w+ seriesList=.*: a value overflows a float"):
+        carbyne_evaluate(target, 0, 300, HUGE)
