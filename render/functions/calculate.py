@@ -35,6 +35,9 @@ WINDOW_SIZE = Param("windowSize", ParamType.intOrInterval, required=True, sugges
 X_FILES_FACTOR = Param("xFilesFactor", ParamType.float)
 #: Series computed together: their temporaries stay small enough to be reused, not page-faulted in.
 MOVING_ROWS = 128
+#: Window values a reduction that materialises its windows (median, stddev, ...) holds at once:
+#: ``movingMedian(x,"1d")`` over a week of 10 s data would otherwise copy 60480 x 8640 floats.
+WINDOW_CELLS = 1 << 22
 
 
 def preview_seconds(window_size: int | float | str, step: int) -> int:
@@ -93,10 +96,15 @@ def _window_values(matrix: np.ndarray, points: int, func: str, x_files_factor: n
     elif func == "count":
         reduced = non_null.astype(np.float64)
     else:
-        windows = sliding_window_view(body, points, axis=1)
-        if func == "multiply":  # graphite multiplies only the non-missing values
-            windows = np.where(np.isnan(windows), 1.0, windows)
-        reduced = reduce_axis(windows, func, axis=2)
+        # reduce_axis copies the windows it is given (masks, sorted values): a block at a time
+        reduced = np.empty((rows, count))
+        block = max(1, WINDOW_CELLS // (rows * points))
+        for first in range(0, count, block):
+            last = min(count, first + block)
+            windows = sliding_window_view(body[:, first : last + points - 1], points, axis=1)
+            if func == "multiply":  # graphite multiplies only the non-missing values
+                windows = np.where(np.isnan(windows), 1.0, windows)
+            reduced[:, first:last] = reduce_axis(windows, func, axis=2)
     missing = non_null <= 0
     if not (x_files_factor <= 0).all():  # otherwise every window with a value has enough
         missing |= ~(non_null / points >= x_files_factor[:, np.newaxis])
@@ -162,8 +170,16 @@ def _window_ints(series: Series, count: int, func: str) -> np.ndarray | None:
         return None
     points = len(series.values) - count
     ints = np.zeros(len(series.values), dtype=bool) if series.int_points is None else series.int_points
-    return reduced_ints(sliding_window_view(series.values[1:], points),
-                        sliding_window_view(ints[1:], points), func, axis=1)
+    windows = sliding_window_view(series.values[1:], points)
+    flags = sliding_window_view(ints[1:], points)
+    out = np.empty(count, dtype=bool)
+    block = max(1, WINDOW_CELLS // points)  # reduced_ints copies its windows too
+    for first in range(0, count, block):
+        part = reduced_ints(windows[first : first + block], flags[first : first + block], func, axis=1)
+        if part is None:  # decided by func and the series alone: the same for every block
+            return None
+        out[first : first + block] = part
+    return out
 
 
 @series_function(
