@@ -173,7 +173,7 @@ def _window_ints(series: Series, count: int, func: str) -> np.ndarray | None:
     windows = sliding_window_view(series.values[1:], points)
     flags = sliding_window_view(ints[1:], points)
     out = np.empty(count, dtype=bool)
-    block = max(1, WINDOW_CELLS // points)  # reduced_ints copies its windows too
+    block = max(1, WINDOW_CELLS // max(points, 1))  # reduced_ints copies its windows too
     for first in range(0, count, block):
         part = reduced_ints(windows[first : first + block], flags[first : first + block], func, axis=1)
         if part is None:  # decided by func and the series alone: the same for every block

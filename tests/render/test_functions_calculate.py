@@ -164,7 +164,9 @@ def test_float_overflow_is_refused_where_graphite_fails(target: str) -> None:
     "target",
     ["movingMedian(a.*.c,4)", "movingWindow(a.*.c,5,'stddev')", "movingWindow(a.*.*,'5min','diff')",
      "movingWindow(a.*.c,3,'multiply')", "movingWindow(a.*.c,4,'range')", "movingWindow(a.y.d,3,'last')",
-     "movingMedian(isNonNull(a.*.c),3)", "movingSum(isNonNull(a.*.*),4)", "movingMax(transformNull(a.*.c),5)"],
+     "movingMedian(isNonNull(a.*.c),3)", "movingSum(isNonNull(a.*.*),4)", "movingMax(transformNull(a.*.c),5)",
+     # windows shorter than a step hold no values (a ZeroDivisionError in the block size, found by the fuzzer)
+     "movingSum(isNonNull(a.y.d),'1min')", "movingWindow(isNonNull(a.y.d),'90s','count')"],
 )
 def test_moving_windows_in_blocks_like_graphite(target: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Windows reduced a few at a time (a tiny WINDOW_CELLS) give graphite's values and ints."""
