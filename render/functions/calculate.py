@@ -354,7 +354,7 @@ def aggregate_line(
             line = s.copy(name=name, path_expression=name, values=np.full(len(s), np.nan if value is None else value),
                           options={}, int_points=np.full(len(s), isinstance(value, int)))
         else:
-            line = constant_line(ctx, value).copy(name=name, path_expression=name)
+            line = constant_line(ctx, value, "aggregateLine").copy(name=name, path_expression=name)
         result.append(line)
     return result
 

@@ -154,7 +154,7 @@ def multiply_series(ctx: RequestContext, *series_lists: list[Series]) -> list[Se
 def count_series(ctx: RequestContext, *series_lists: list[Series]) -> list[Series]:
     """A line at the number of series given; with no arguments, a line at 0."""
     if not series_lists:
-        line = constant_line(ctx, 0)
+        line = constant_line(ctx, 0, "countSeries")
         return [line.copy(path_expression="countSeries()")]
     series_list = _flatten(series_lists)
     if not series_list:

@@ -109,7 +109,7 @@ def second_y_axis(ctx: RequestContext, series_list: list[Series]) -> list[Series
 )
 def threshold(ctx: RequestContext, value: float, label: str | None = None, color: str | None = None) -> list[Series]:
     """A horizontal line at ``value``, optionally named ``label`` and drawn in ``color``."""
-    line = constant_line(ctx, value)
+    line = constant_line(ctx, value, "threshold")
     if label:
         line = line.copy(name=label)
     if color:

@@ -34,14 +34,22 @@ from render.tagquery import TagQueryError, parse_path
 SERIES_LIST = Param("seriesList", ParamType.seriesList, required=True)
 
 
-def constant_line(ctx: RequestContext, value: float) -> Series:
+def constant_line(ctx: RequestContext, value: float, function: str = "constantLine") -> Series:
     """Three points at ``value``: at the request's start, middle and end.
 
     An int ``value`` stays an int in the output formats, as in graphite.
 
     Named ``str(value)`` with path expression ``constantLine(<value>)``.
+    ``function`` is the caller named when the window is too short.
     """
     step = int((ctx.end - ctx.start) / 2.0)
+    if step <= 0:
+        # graphite-web draws the line with step 0 over a window under 2 s: its json rendering
+        # then fails (range() with step 0, HTTP 500), its csv shows three points at one time and
+        # functions over the line divide by its step. Refused rather than copied.
+        raise InputError(
+            f"cannot call {function} until={ctx.end}: the window from {ctx.start} must be at least 2 seconds long"
+        )
     return Series(
         str(value),
         ctx.start,

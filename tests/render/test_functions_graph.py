@@ -11,7 +11,7 @@ from oracle import (
     observe_graphite,
 )
 
-from render.functions import RequestContext
+from render.functions import InputError, RequestContext
 from render.series import Series
 
 pytestmark = pytest.mark.usefixtures("graphite_web")
@@ -78,3 +78,19 @@ def test_graph_options_leave_values_alone() -> None:
                         ("drawAsInfinite", [])]:
         [result] = compare_call(name, ctx, [[series], *extra])
         assert result.to_list() == [1.0, None, 3.0]
+
+
+@pytest.mark.parametrize(
+    ("target", "caller"),
+    [("constantLine(5)", "constantLine"), ("threshold(2.5,'t')", "threshold"), ("countSeries()", "countSeries"),
+     ("aggregateLine(a.b.c,'max')", "aggregateLine"), ("scale(constantLine(1),2)", "constantLine")],
+)
+def test_line_over_a_window_under_two_seconds_is_refused(target: str, caller: str) -> None:
+    """graphite-web draws these lines with step int(1 / 2) = 0 (its json then fails, functions over the
+    line divide by the step): Carbyne refuses, naming the caller (found by the fuzzer's 1 s windows)."""
+    data = {"a.b.c": (0, 1, [float(i) for i in range(2000)])}
+    for series in graphite_evaluate(target, 1000, 1001, data):
+        assert series.step == 0
+    with pytest.raises(InputError, match=f"cannot call {caller} until=1001: .* at least 2 seconds"):
+        carbyne_evaluate(target, 1000, 1001, data)
+    compare_target(target, 1000, 1002, data)  # 2 s: step 1, as graphite
