@@ -66,7 +66,7 @@ def locate_metric(data_dir: str | os.PathLike, metric: str,
     size = len(os.fsencode(path))
     if size > MAX_PATH_BYTES:
         raise _invalid(metric, f"the path would be {size} bytes, over the {MAX_PATH_BYTES}-byte limit")
-    return path, _check_inside(root, parts, metric, known_dirs)
+    return path, _check_inside(root, parts, path, metric, known_dirs)
 
 
 def _check_characters(metric: str) -> None:
@@ -104,17 +104,24 @@ def _plain_parts(metric: str) -> tuple[str, ...]:
     return names
 
 
-def _check_inside(root: str, parts: tuple[str, ...], metric: str,
+def _check_inside(root: str, parts: tuple[str, ...], path: str, metric: str,
                   known_dirs: set[str] | None) -> bool:
     """Refuse paths that existing symbolic links would send outside the data folder;
     True when a node is missing (so is the file).
 
     Only a link below the root can do that (no node is ``..``), so the nodes are looked at
     from the root down and the walk ends at the first one missing; only a path going
-    through a link is resolved in full.
+    through a link is resolved in full. A folder is known only once the walk has passed
+    every folder above it, so when the file's own folder is known only the file is looked at.
     """
-    current = root
     last = len(parts) - 1
+    if known_dirs is not None and last and path[:path.rindex(os.sep)] in known_dirs:
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            return True
+        return _missing_once_resolved(root, path, metric) if stat.S_ISLNK(mode) else False
+    current = root
     for index, part in enumerate(parts):
         current = os.path.join(current, part)
         if known_dirs is not None and current in known_dirs:
@@ -124,13 +131,17 @@ def _check_inside(root: str, parts: tuple[str, ...], metric: str,
         except OSError:  # missing (or unreadable): nothing below it can be a link
             return True
         if stat.S_ISLNK(mode):
-            break
+            return _missing_once_resolved(root, path, metric)
         if known_dirs is not None and index < last and stat.S_ISDIR(mode):
             known_dirs.add(current)
-    else:
-        return False
+    return False
+
+
+def _missing_once_resolved(root: str, path: str, metric: str) -> bool:
+    """For a path through a link: refuse it if it resolves outside ``root``, else whether
+    what it resolves to is missing."""
     real_root = os.path.realpath(root)
-    real_path = os.path.realpath(os.path.join(root, *parts))
+    real_path = os.path.realpath(path)
     if os.path.commonpath([real_root, real_path]) != real_root:
         raise _invalid(metric, f"the path resolves to {real_path!r}, outside the data directory")
     return not os.path.lexists(real_path)

@@ -210,3 +210,23 @@ def test_known_folders_are_not_looked_at_again_and_links_still_refused(tmp_path)
     assert locate_metric(tmp_path, "a.b.c", known)[0] == str(tmp_path / "a" / "b" / "c.wsp")
     with pytest.raises(InvalidMetricName):
         locate_metric(tmp_path, "a.b.c")  # without the set the link is seen
+
+
+def test_a_file_in_a_known_folder_is_looked_at_alone(tmp_path):
+    """With its folder known, only the file itself is checked: missing, present, or a link
+    that is followed (inside) or refused (outside)."""
+    known: set[str] = set()
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    assert locate_metric(tmp_path, "a.b.new", known) == (str(tmp_path / "a" / "b" / "new.wsp"), True)
+    assert str(tmp_path / "a" / "b") in known
+    (tmp_path / "a" / "b" / "here.wsp").write_bytes(b"")
+    assert locate_metric(tmp_path, "a.b.here", known)[1] is False
+    (tmp_path / "a" / "b" / "alias.wsp").symlink_to(tmp_path / "a" / "b" / "here.wsp")
+    assert locate_metric(tmp_path, "a.b.alias", known)[1] is False
+    (tmp_path / "a" / "b" / "dangling.wsp").symlink_to(tmp_path / "a" / "b" / "gone.wsp")
+    assert locate_metric(tmp_path, "a.b.dangling", known)[1] is True
+    outside = tmp_path.parent / f"{tmp_path.name}-secret.wsp"
+    outside.write_bytes(b"")
+    (tmp_path / "a" / "b" / "escape.wsp").symlink_to(outside)
+    with pytest.raises(InvalidMetricName, match="outside the data directory"):
+        locate_metric(tmp_path, "a.b.escape", known)
