@@ -49,6 +49,8 @@ def preview_seconds(window_size: int | float | str, step: int) -> int:
     if isinstance(window_size, str):
         return abs(interval_seconds(window_size))
     if window_size < 0:
+        # graphite-web answers a negative point count with nulls only (one more than the series
+        # has values, read over a window starting later): nothing worth copying
         raise InputError(f"cannot call a moving window windowSize={window_size!r}: must not be negative")
     return step * int(window_size)
 
@@ -308,6 +310,10 @@ def exponential_moving_average(
 @series_function("nPercentile", group="Calculate", params=[SERIES_LIST, Param("n", ParamType.float, required=True)])
 def n_percentile(ctx: RequestContext, series_list: list[Series], n: float) -> list[Series]:
     """A line at the n-th percentile of each series' values (series without values are dropped)."""
+    # graphite-web has no check: n=0 fails its assert, n > 100 indexes past the sorted values
+    # (IndexError; removeAbove/BelowPercentile swallow it and return the series unfiltered), and
+    # a negative n picks the minimum or, further down, wraps around to values counted from the
+    # top. Answers made of such accidents are refused rather than copied.
     if not 0 < n <= 100:
         raise InputError(f"cannot call nPercentile n={n!r}: must be above 0 and at most 100")
     result = []
@@ -411,6 +417,8 @@ def stdev(ctx: RequestContext, series_list: list[Series], points: int, window_to
     ``windowTolerance`` (0.1: up to 90% may be missing). The window does not
     reach before the requested start.
     """
+    # graphite-web divides by points (0: ZeroDivisionError at the first value) and a negative
+    # window reads values ahead of the point (IndexError near the end): refused.
     if points <= 0:
         raise InputError(f"cannot call stdev points={points!r}: must be positive")
     result = []

@@ -184,6 +184,7 @@ def percentile_of_series(
     Without ``interpolate`` each value is one of the input values (nearest
     rank); with it, values between ranks are interpolated linearly.
     """
+    # graphite-web refuses n <= 0 itself; above 100 it indexes past the values (see _check_percent)
     if n <= 0 or n > 100:
         raise InputError(f"cannot call percentileOfSeries n={n!r}: must be above 0 and at most 100")
     if not series_list:

@@ -265,6 +265,10 @@ def _or_nan(value: float | None) -> float:
 
 
 def _check_percent(function: str, n: float) -> None:
+    # graphite-web has no check: n=0 fails its assert, n > 100 indexes past the sorted values
+    # (IndexError; removeAbove/BelowPercentile swallow it and return the series unfiltered), and
+    # a negative n picks the minimum or, further down, wraps around to values counted from the
+    # top. Answers made of such accidents are refused rather than copied.
     if not 0 < n <= 100:
         raise InputError(f"cannot call {function} n={n!r}: must be above 0 and at most 100")
 

@@ -633,6 +633,8 @@ def logit(ctx: RequestContext, series_list: list[Series]) -> list[Series]:
 @series_function("log", group="Transform", params=[SERIES_LIST, Param("base", ParamType.integer, default=10)])
 def log(ctx: RequestContext, series_list: list[Series], base: int = 10) -> list[Series]:
     """The logarithm of every value in ``base`` (10); values at or below 0 are missing."""
+    # graphite-web's math.log(value, base) fails (ValueError, ZeroDivisionError for 1) at the first
+    # positive value: it answers only series without one, all missing. Refused up front.
     if base <= 0 or base == 1:
         raise InputError(f"cannot call log base={base!r}: must be positive and not 1")
     result = []
