@@ -3,9 +3,14 @@
 Targets are built from the registry: a function, then an argument for each
 parameter drawn by its declared type (ints and floats with negatives and 0,
 intervals, aggregation names, node numbers, regexes for the alias and grep
-functions...), series arguments nested one to three calls deep. The data has
-gaps, all-None series, negatives, zeros, steps 60 and 120, different lengths,
-and the request window is not aligned to the steps.
+functions...), series arguments nested one to three calls deep; now and then
+an argument is extreme (1e300, 1e-300, -0.0, windows of 1000 points or a
+day, negative window sizes). The data has gaps, all-None and all-equal
+series, single points, counters that reset, negatives, zeros (both signs),
+magnitudes near the float limits, steps from 1 s to 5 min (mostly 60 and
+120), different lengths; the request window is not aligned to the steps,
+may be 2 s or days long, and the whole case may sit at a realistic epoch
+(an hour, a month's end, a DST change) instead of near 0.
 
 Where graphite-web raises there is nothing to compare; where Carbyne refuses
 (InputError) and graphite answers, the refusal is counted for review. Every
@@ -103,18 +108,44 @@ KNOWN: dict[str, tuple[str, frozenset[str]]] = {
 # --- data -------------------------------------------------------------------------------
 
 
+#: Magnitudes near the float limits: squares overflow (graphite fails there too), sums lose digits.
+EXTREMES = (1e300, -1e300, 1.7976931348623157e308, 1e-300, -1e-300, 5e-324, 2.0**53, 2.0**53 + 2, 1e15 + 0.25)
+
+
+def _counter(rng: random.Random, length: int) -> list[float | None]:
+    """A growing counter that resets now and then, with gaps (for the derivatives)."""
+    out: list[float | None] = []
+    count = rng.randint(0, 100)
+    for _ in range(length):
+        count = rng.randint(0, 10) if rng.random() < 0.05 else count + rng.randint(0, 20)
+        out.append(None if rng.random() < 0.1 else float(count))
+    return out
+
+
 def random_values(rng: random.Random, length: int) -> list[float | None]:
     kind = rng.random()
-    if kind < 0.08:
+    if kind < 0.07:
         return [None] * length
-    if kind < 0.14:
+    if kind < 0.12:
         return [0.0] * length
+    if kind < 0.17:  # all equal: zero spreads, ties everywhere
+        return [rng.choice([7.0, -3.5, 0.1, 2.0**53, 1e300])] * length
+    if kind < 0.21:  # one value among gaps
+        out: list[float | None] = [None] * length
+        if length:
+            out[rng.randrange(length)] = rng.choice([5.0, -1.0, 0.25, 0.0])
+        return out
+    if kind < 0.27:
+        return _counter(rng, length)
+    extreme = 0.15 if kind < 0.3 else 0.0
     gaps = rng.choice([0.0, 0.1, 0.3, 0.6])
     out: list[float | None] = []
     for _ in range(length):
         r = rng.random()
         if r < gaps:
             out.append(None)
+        elif rng.random() < extreme:
+            out.append(rng.choice(EXTREMES))
         elif r < gaps + 0.1:
             out.append(rng.choice([0.0, 0.0, -0.0]))
         elif rng.random() < 0.5:
@@ -124,21 +155,48 @@ def random_values(rng: random.Random, length: int) -> list[float | None]:
     return out
 
 
-def random_data(rng: random.Random) -> dict[str, tuple[int, int, list[float | None]]]:
-    """Paths a.{b,x,z}.c, a.y.d, b.{one,two}.e with random steps, starts, lengths and values."""
+#: Unusual steps: seconds, a prime, and ones that share no multiple of 60 with each other.
+ODD_STEPS = (1, 7, 10, 30, 90, 300)
+#: Epochs the whole case may be moved to: an hour, a 15 min DST change in Europe, a year's
+#: last second, a time on no minute.
+BASES = (1_699_999_200, 1_711_846_800, 1_704_067_199, 1_699_999_937)
+
+
+def random_data(rng: random.Random, span: int = 2400) -> dict[str, tuple[int, int, list[float | None]]]:
+    """Paths a.{b,x,z}.c, a.y.d, b.{one,two}.e with random steps, starts, lengths and values.
+
+    Steps under 30 s only for requests of at most two hours (``span`` seconds), so that
+    graphite-web's Python loops stay quick.
+    """
     data = {}
     for path in ("a.b.c", "a.x.c", "a.z.c", "a.y.d", "b.one.e", "b.two.e"):
         if path in ("a.z.c", "b.two.e") and rng.random() < 0.3:
             continue
-        step = rng.choice([60, 60, 120]) if path != "a.y.d" else 120
+        if rng.random() < 0.12:
+            step = rng.choice([s for s in ODD_STEPS if span <= 7200 or s >= 30])
+        else:
+            step = rng.choice([60, 60, 120]) if path != "a.y.d" else 120
         start = rng.choice([0, 0, step, 3 * step])
-        length = rng.randint(0, 30) if rng.random() < 0.2 else rng.randint(15, 40)
+        shape = rng.random()
+        if shape < 0.05:
+            length = 1
+        elif shape < 0.2:
+            length = rng.randint(0, 30)
+        elif shape < 0.95:
+            length = rng.randint(15, 40)
+        else:
+            length = rng.randint(100, 400)
         data[path] = (start, step, random_values(rng, length))
     return data
 
 
 def random_window(rng: random.Random) -> tuple[int, int]:
     start = rng.choice([0, 30, 60, 90, 150, 300, 599])
+    kind = rng.random()
+    if kind < 0.05:
+        return start, start + rng.choice([1, 2, 59, 61])
+    if kind < 0.1:
+        return start, start + rng.choice([3 * 3600, 86400 + 17, 3 * 86400])
     return start, start + rng.choice([120, 300, 601, 900, 1200, 1777, 2400])
 
 
@@ -205,20 +263,37 @@ for _hw in ("holtWintersAberration", "holtWintersConfidenceArea", "holtWintersCo
 ALWAYS_GIVEN = frozenset({("timeSlice", "endSliceAt")})
 
 
-def _by_type(rng: random.Random, param: Param) -> str:
+#: Extreme literals, drawn now and then: graphite's grammar reads ``1e300`` as a number but
+#: ``1e+300`` as a path, so exponents are written without a sign.
+EXTREME_FLOATS = ("1e300", "-1e300", "1e-300", "-0.0", "99.9", "100.5", "1000", "0.001", "-100", "1e15")
+EXTREME_INTS = ("10", "100", "1000", "-5", "7", "30")
+#: Long, short and odd intervals (never negative or zero: graphite's summarize loops forever).
+EXTREME_INTERVALS = ("1d", "30s", "1s", "7s", "1w", "45s", "25h", "3h")
+
+
+def _by_type(rng: random.Random, param: Param, base: int = 0) -> str:
     kind = param.type
+    extreme = rng.random() < 0.1
     if kind is ParamType.float:
+        if extreme:
+            return rng.choice(EXTREME_FLOATS)
         return _number(rng, (0, 1, -1, 2, 2.5, -3, 0.5, 5, 10, 50, 100, -0.25, 0.0))
     if kind in (ParamType.integer, ParamType.node):
+        if extreme:
+            return rng.choice(EXTREME_INTS)
         return _number(rng, (0, 1, 2, 3, 5, -1, -2))
     if kind is ParamType.nodeOrTag:
         return rng.choice(["0", "1", "2", "-1", "-3", "'name'", "'x'"])
     if kind is ParamType.interval:
+        if extreme and param.name != "timeShift":
+            return _quote(rng.choice(EXTREME_INTERVALS))
         return _quote(rng.choice(SIGNED_INTERVALS if param.name == "timeShift" else INTERVALS))
     if kind is ParamType.intOrInterval:
+        if extreme:
+            return rng.choice(["-1", "100", "1000", "7"]) if rng.random() < 0.5 else _quote(rng.choice(EXTREME_INTERVALS))
         return rng.choice(["1", "2", "3", "5", "0", "10"]) if rng.random() < 0.5 else _quote(rng.choice(INTERVALS))
     if kind is ParamType.intOrInf:
-        return rng.choice(["1", "2", "3", "0", "10"])
+        return rng.choice(["100", "-1", "1000"]) if extreme else rng.choice(["1", "2", "3", "0", "10"])
     if kind is ParamType.aggFunc:
         return _quote(rng.choice(AGG_NAMES))
     if kind is ParamType.aggOrSeriesFunc:
@@ -226,7 +301,7 @@ def _by_type(rng: random.Random, param: Param) -> str:
     if kind is ParamType.boolean:
         return rng.choice(["true", "false"])
     if kind is ParamType.date:
-        return _quote(str(rng.choice([0, 120, 300, 450, 600, 900, 1500])))
+        return _quote(str(base + rng.choice([0, 120, 300, 450, 600, 900, 1500])))
     if kind in (ParamType.string, ParamType.tag):
         if param.options:
             return _quote(str(rng.choice([o for o in param.options if o is not None])))
@@ -252,6 +327,8 @@ class TargetMaker:
         ]
         self.graph_functions = [f for f in self.series_functions if f.group == "Graph"]
         self.known: set[str] = set()
+        #: the epoch the case is moved to (absolute dates in arguments move with it)
+        self.base = 0
 
     def series_arg(self, depth: int) -> str:
         rng = self.rng
@@ -304,7 +381,7 @@ class TargetMaker:
             count = rng.choice([1, 1, 2]) if param.multiple else 1
             for _ in range(count):
                 maker = SPECIAL.get((function.name, param.name))
-                value = maker(rng) if maker else _by_type(rng, param)
+                value = maker(rng) if maker else _by_type(rng, param, self.base)
                 if keyword and not param.multiple:
                     parts.append(f"{param.name}={value}")
                 elif keyword:
@@ -324,8 +401,11 @@ class TargetMaker:
 def random_case(rng: random.Random, maker: TargetMaker) -> Case:
     start, end = random_window(rng)
     maker.known = set()
+    maker.base = rng.choice(BASES) if rng.random() < 0.2 else 0
     targets = (maker.target(),) if rng.random() < 0.9 else (maker.target(), maker.target())
-    return Case(random_data(rng), start, end, targets, frozenset(maker.known))
+    data = {path: (first + maker.base, step, values)
+            for path, (first, step, values) in random_data(rng, end - start).items()}
+    return Case(data, start + maker.base, end + maker.base, targets, frozenset(maker.known))
 
 
 # --- comparing ----------------------------------------------------------------------------
