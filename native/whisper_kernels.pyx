@@ -992,12 +992,41 @@ def allocate(int fd, int64_t offset, int64_t length):
         raise OSError(error, os.strerror(error))
 
 
+cdef int touch_archive_starts(int fd, const unsigned char* header, int64_t header_size,
+                              int64_t data_end, Status* status) noexcept nogil:
+    """Write the zeros of the page each archive starts in, past the header's page.
+
+    A file's first write lands at the start of every archive. On ext4, a store through a
+    mapping into a fallocated page nothing has written yet costs the fault ~35 µs (the
+    page is made and its unwritten extent prepared there); a pwrite of the same zeros
+    first costs ~2 µs, after which the store is an ordinary fault. The bytes stay zeros."""
+    cdef Io io
+    cdef int64_t count, k, start, end
+    io.fd = fd
+    io.base = NULL
+    io.size = 0
+    if header_size < 16:
+        return STATUS_OK
+    count = load_u32(header + 12)
+    if 16 + 12 * count > header_size:
+        return STATUS_OK
+    for k in range(count):
+        start = load_u32(header + 16 + 12 * k)
+        end = min(start - start % PAGE_HINT + PAGE_HINT, data_end)
+        if start < header_size - header_size % PAGE_HINT + PAGE_HINT or end <= start:
+            continue  # in the header's page, which the header's write made already
+        if write_all(&io, ZEROS, end - start, start, status) < 0:
+            return status.code
+    return STATUS_OK
+
+
 def create_file(path, const unsigned char[::1] header not None, int64_t data_end, bint sparse,
                 bint make_parent):
     """Create a Whisper file in one call without the GIL: mkdir its folder (when asked; one
     level, an existing one is fine), open it O_EXCL, write `header`, then give the data area up
-    to `data_end` its blocks (fallocate, written zeros where unsupported) or, `sparse`, write
-    its last byte. Returns (fd, st_dev, st_ino, st_size, st_blocks) of the new file, open
+    to `data_end` its blocks (fallocate, written zeros where unsupported; the page each
+    archive starts in is written, see touch_archive_starts) or, `sparse`, write its last
+    byte. Returns (fd, st_dev, st_ino, st_size, st_blocks) of the new file, open
     read-write. Errors are os's (FileExistsError, FileNotFoundError when a folder above is
     missing, ...); a file that fails half-way is removed."""
     cdef bytes encoded = os.fsencode(path)
@@ -1039,6 +1068,9 @@ def create_file(path, const unsigned char[::1] header not None, int64_t data_end
                     if error == EOPNOTSUPP or error == ENOSYS:
                         error = 0
                         fill = True
+                    elif not error and touch_archive_starts(fd, &header[0], header_size, data_end,
+                                                            &status) < 0:
+                        error = status.errno_value if status.code == STATUS_OS else EIO
             if not error and not fill and fstat(fd, &info) != 0:
                 error = errno
     try:
