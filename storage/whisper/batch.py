@@ -169,12 +169,13 @@ class WhisperStore:
         parent = os.path.dirname(key) or "."
         sparse = self.sparse and not self.fallocate
         make_parent = parent not in self._folders  # most new files start a folder: mkdir first
+        layout = (header.packed, header.table, header.data_end, sparse)
         try:
             try:
-                made = kernels.create_file(key, header.packed, header.data_end, sparse, make_parent)
+                made = kernels.create_file(key, *layout, make_parent)
             except FileNotFoundError:  # folders above missing, or the folder went away meanwhile
                 os.makedirs(parent, exist_ok=True)
-                made = kernels.create_file(key, header.packed, header.data_end, sparse, False)
+                made = kernels.create_file(key, *layout, False)
         except FileExistsError:
             raise InvalidConfiguration(f"cannot create path={key!r}: file exists") from None
         if make_parent:

@@ -81,28 +81,24 @@ def allocate(fd: int, offset: int, length: int) -> None:
 _PAGE = 4096
 
 
-def touch_archive_starts(fd: int, header: bytes, data_end: int) -> None:
-    """Write the zeros of the page each archive starts in, past the header's page: a
-    file's first write lands there, and on ext4 a store through a mapping into a
-    fallocated page nothing has written yet costs ~35 µs where this pwrite costs ~2."""
-    if len(header) < 16:
-        return
-    count = int.from_bytes(header[12:16], "big")
-    if 16 + 12 * count > len(header):
-        return
-    past_header = len(header) - len(header) % _PAGE + _PAGE
-    for k in range(count):
-        start = int.from_bytes(header[16 + 12 * k:20 + 12 * k], "big")
+def touch_archive_starts(fd: int, table: np.ndarray, header_size: int, data_end: int) -> None:
+    """Write the zeros of the page each archive starts in (offsets from `table`,
+    Header.table), past the header's page: a file's first write lands there, and with the
+    page written the first store through the mapping is an ordinary fault."""
+    past_header = header_size - header_size % _PAGE + _PAGE
+    for start in table[:, 0].tolist():
         end = min(start - start % _PAGE + _PAGE, data_end)
         if start >= past_header and end > start:
             write_at(fd, bytes(end - start), start)
 
 
-def create_file(path, header: bytes, data_end: int, sparse: bool,
+def create_file(path, header: bytes, table: np.ndarray, data_end: int, sparse: bool,
                 make_parent: bool) -> tuple[int, int, int, int, int]:
     """mkdir the folder (when asked; an existing one is fine), open the file O_EXCL, write
     `header`, then allocate the data area up to `data_end` (and write the zeros of the page
-    each archive starts in, see touch_archive_starts; or, `sparse`, write its last byte). (fd, st_dev, st_ino, st_size, st_blocks); a file that fails half-way is removed."""
+    each archive starts in, from `table`, Header.table: see touch_archive_starts; or,
+    `sparse`, write its last byte). (fd, st_dev, st_ino, st_size, st_blocks); a file that
+    fails half-way is removed."""
     encoded = os.fsencode(path)
     if not header or data_end < len(header):
         raise ValueError(f"cannot create path={os.fsdecode(encoded)!r}: {len(header)}-byte "
@@ -120,7 +116,7 @@ def create_file(path, header: bytes, data_end: int, sparse: bool,
                 write_at(fd, b"\x00", data_end - 1)
             else:
                 allocate(fd, len(header), data_end - len(header))
-                touch_archive_starts(fd, header, data_end)
+                touch_archive_starts(fd, table, len(header), data_end)
         status = os.fstat(fd)
     except BaseException:
         os.close(fd)

@@ -363,7 +363,7 @@ def test_create_file_matches_the_twin_and_whisper_create(tmp_path, sparse):
         path = tmp_path / implementation.__name__ / "new" / "m.wsp"
         os.makedirs(path.parent.parent)
         fd, device, inode, size, blocks = implementation.create_file(
-            str(path), header.packed, header.data_end, sparse, True)
+            str(path), header.packed, header.table, header.data_end, sparse, True)
         try:
             status = os.fstat(fd)
             assert (device, inode, size, blocks) == (status.st_dev, status.st_ino, status.st_size,
@@ -375,10 +375,11 @@ def test_create_file_matches_the_twin_and_whisper_create(tmp_path, sparse):
         assert path.read_bytes() == reference.read_bytes()
         assert (blocks * 512 >= size) is not sparse  # fully allocated unless sparse
         with pytest.raises(FileExistsError):
-            implementation.create_file(str(path), header.packed, header.data_end, sparse, True)
+            implementation.create_file(str(path), header.packed, header.table, header.data_end,
+                                       sparse, True)
         with pytest.raises(FileNotFoundError):  # one folder level only
             implementation.create_file(str(tmp_path / implementation.__name__ / "a" / "b" / "m.wsp"),
-                                       header.packed, header.data_end, sparse, True)
+                                       header.packed, header.table, header.data_end, sparse, True)
 
 
 def test_a_create_failing_half_way_leaves_no_file(tmp_path):
@@ -386,5 +387,5 @@ def test_a_create_failing_half_way_leaves_no_file(tmp_path):
     for implementation in (twin, compiled):
         path = tmp_path / f"{implementation.__name__}.wsp"
         with pytest.raises(OSError):  # no filesystem gives a file this many blocks
-            implementation.create_file(str(path), header.packed, 1 << 62, False, False)
+            implementation.create_file(str(path), header.packed, header.table, 1 << 62, False, False)
         assert not path.exists()
