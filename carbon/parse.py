@@ -113,13 +113,15 @@ def parse_line(line: bytes, now: float) -> tuple[str | None, bytes, float, float
     A line that is valid UTF-8 is split and its numbers read as str, as carbon does; one
     that is not (carbon drops the connection) is read as bytes.
     """
-    fields: list = line.split()
+    fields: list | None = None
     if _TEXT_ONLY.search(line) is not None:
         try:
             fields = [field.encode("utf-8") if k == 0 else field
                       for k, field in enumerate(line.decode("utf-8").split())]
         except UnicodeDecodeError:
             pass
+    if fields is None:
+        fields = line.split()
     if not fields:
         return "", b"", 0.0, 0.0
     if len(fields) != 3:
