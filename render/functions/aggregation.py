@@ -224,6 +224,18 @@ def _sorted_pick_is_int(values: np.ndarray, ints: np.ndarray, index: int) -> boo
     return bool(ints[valid][order[index]])
 
 
+def check_percent(function: str, n: float) -> None:
+    """Refuse a percentile ``n`` outside (0, 100] naming ``function``.
+
+    graphite-web checks only some of them: n=0 fails an assert, n > 100 indexes past the
+    sorted values (IndexError; removeAbove/BelowPercentile swallow it and return the series
+    unfiltered), and a negative n picks the minimum or, further down, wraps around to values
+    counted from the top. Answers made of such accidents are refused rather than copied.
+    """
+    if not 0 < n <= 100:
+        raise InputError(f"cannot call {function} n={n!r}: must be above 0 and at most 100")
+
+
 def percentile(values: Sequence[float] | np.ndarray, n: float, interpolate: bool = False) -> float | None:
     """graphite's ``_getPercentile``: the NIST rank-based percentile of the non-missing values."""
     points = np.sort(np.asarray(values, dtype=np.float64), kind="stable")  # as Python's sorted: -0.0/0.0 in order

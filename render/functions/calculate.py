@@ -17,6 +17,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from render.functions.aggregation import (
     canonical_agg,
+    check_percent,
     percentile,
     percentile_is_int,
     reduce_axis,
@@ -310,12 +311,7 @@ def exponential_moving_average(
 @series_function("nPercentile", group="Calculate", params=[SERIES_LIST, Param("n", ParamType.float, required=True)])
 def n_percentile(ctx: RequestContext, series_list: list[Series], n: float) -> list[Series]:
     """A line at the n-th percentile of each series' values (series without values are dropped)."""
-    # graphite-web has no check: n=0 fails its assert, n > 100 indexes past the sorted values
-    # (IndexError; removeAbove/BelowPercentile swallow it and return the series unfiltered), and
-    # a negative n picks the minimum or, further down, wraps around to values counted from the
-    # top. Answers made of such accidents are refused rather than copied.
-    if not 0 < n <= 100:
-        raise InputError(f"cannot call nPercentile n={n!r}: must be above 0 and at most 100")
+    check_percent("nPercentile", n)
     result = []
     for s in series_list:
         value = percentile(s.values, n)

@@ -13,6 +13,7 @@ import numpy as np
 
 from render.functions.aggregation import (
     canonical_agg,
+    check_percent,
     percentile,
     percentile_is_int,
     reduce_axis,
@@ -184,9 +185,7 @@ def percentile_of_series(
     Without ``interpolate`` each value is one of the input values (nearest
     rank); with it, values between ranks are interpolated linearly.
     """
-    # graphite-web refuses n <= 0 itself; above 100 it indexes past the values (see _check_percent)
-    if n <= 0 or n > 100:
-        raise InputError(f"cannot call percentileOfSeries n={n!r}: must be above 0 and at most 100")
+    check_percent("percentileOfSeries", n)  # graphite-web refuses n <= 0 itself, not n > 100
     if not series_list:
         return []
     name = f"percentileOfSeries({series_list[0].path_expression},{n:g})"

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from render.functions.aggregation import canonical_agg, percentile, reduce_values
+from render.functions.aggregation import canonical_agg, check_percent, percentile, reduce_values
 from render.functions.params import InputError, Param, ParamType
 from render.functions.registry import RequestContext, series_function
 from render.series import Series, stack_values
@@ -264,15 +264,6 @@ def _or_nan(value: float | None) -> float:
     return np.nan if value is None else value
 
 
-def _check_percent(function: str, n: float) -> None:
-    # graphite-web has no check: n=0 fails its assert, n > 100 indexes past the sorted values
-    # (IndexError; removeAbove/BelowPercentile swallow it and return the series unfiltered), and
-    # a negative n picks the minimum or, further down, wraps around to values counted from the
-    # top. Answers made of such accidents are refused rather than copied.
-    if not 0 < n <= 100:
-        raise InputError(f"cannot call {function} n={n!r}: must be above 0 and at most 100")
-
-
 @series_function("averageOutsidePercentile", group="Filter Series", params=[SERIES_LIST, THRESHOLD])
 def average_outside_percentile(ctx: RequestContext, series_list: list[Series], n: float) -> list[Series]:
     """Series whose average lies outside the band between the (100-n)-th and n-th percentile of all averages.
@@ -311,7 +302,7 @@ def remove_between_percentile(ctx: RequestContext, series_list: list[Series], n:
 def _remove_by_percentile(
     function: str, series_list: list[Series], n: float, remove: Callable[[np.ndarray, float], np.ndarray]
 ) -> list[Series]:
-    _check_percent(function, n)
+    check_percent(function, n)
     result = []
     for s in series_list:
         name = f"{function}({s.name}, {n:g})"
